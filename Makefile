@@ -1,0 +1,52 @@
+# Every target does its own set-up on a fresh Debian machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+APT_STAMP := $(VENV)/.apt
+PYTHON ?= python3
+# Build deps of systemd-python, the browser for UI tests, systemd-analyze for unit checks.
+APT_PACKAGES := libsystemd-dev pkg-config chromium systemd
+APT := $(if $(shell command -v sudo 2>/dev/null),sudo ,)apt-get
+
+.PHONY: run test test-slow bench lint format deps image image-test release clean
+
+$(APT_STAMP):
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing apt packages:$$missing"; \
+	  $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq --no-install-recommends $$missing; fi
+	@mkdir -p $(VENV) && touch $@
+
+$(STAMP): pyproject.toml $(APT_STAMP)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $@
+
+deps: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/bfr run --sim
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -q
+
+test-slow: $(STAMP)
+	$(BIN)/pytest -q -m slow
+
+bench: $(STAMP)
+	$(PY) bench/regulation.py
+	$(PY) bench/lop.py
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

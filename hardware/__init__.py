@@ -1,0 +1,1 @@
+"""Device boundary: ports, the real Pi drivers behind them, and their emulators."""
