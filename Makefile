@@ -50,3 +50,15 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+# The arm64 SD card image of the appliance and its QEMU boot test (image/README.md).
+# Both need root: chroot, bind mounts, file ownership in the image.
+AS_ROOT := $(if $(filter 0,$(shell id -u)),,sudo )
+IMAGE_FILE ?= out/bfr-appliance.img
+
+image: $(STAMP)
+	$(AS_ROOT)env PYTHON=$(abspath $(PY)) image/build.sh
+
+image-test: $(STAMP)
+	@test -e $(IMAGE_FILE) || $(MAKE) image
+	$(AS_ROOT)env PYTHON=$(abspath $(PY)) image/boot-test.sh $(IMAGE_FILE)

@@ -103,7 +103,9 @@ class ADS1115Emulator:
     def scan(self) -> list[int]:
         return [] if self.absent else [self.address]
 
-    def writeto(self, address: int, buffer: bytes, *, start: int = 0, end: int | None = None) -> None:
+    def writeto(
+        self, address: int, buffer: bytes, *, start: int = 0, end: int | None = None
+    ) -> None:
         self._transaction(address)
         data = bytes(buffer[start:end])
         if not data:

@@ -51,7 +51,7 @@ class ADS1115PressureSensor:
                 comparator_high_threshold=-1,
             )
             self._channel = AnalogIn(self._ads, _PINS[config.adc_channel])
-            self._channel.value  # single-shot: selects the MUX on the chip
+            _ = self._channel.value  # single-shot: selects the MUX on the chip
             self._ads.mode = Mode.CONTINUOUS  # keeps that MUX, leaves the pointer on CONFIG
             self._verify_config()
             self._ads.get_last_result(False)  # pointer back to CONVERSION for fast reads
@@ -70,7 +70,9 @@ class ADS1115PressureSensor:
         word = self._ads._read_register(_REG_CONFIG)
         mux = (word >> 12) & 0x07
         if mux != 4 + self._config.adc_channel:
-            raise SensorError(f"ADS1115 MUX is {mux:#o}, expected AIN{self._config.adc_channel}/GND")
+            raise SensorError(
+                f"ADS1115 MUX is {mux:#o}, expected AIN{self._config.adc_channel}/GND"
+            )
         if word & 0x0100:
             raise SensorError("ADS1115 did not enter continuous mode")
         if (word >> 5) & 0x07 != _RATE_BITS[self._config.data_rate]:

@@ -33,7 +33,7 @@ def test_gain_sets_full_scale_and_clips(clock: SimClock, gain: float, fs: float)
     emu = make(clock, 0.2)
     chan = AnalogIn(ADS1115(emu, gain=gain), Pin.A0)
     assert emu.full_scale_v == fs
-    if 0.2 < fs:
+    if fs > 0.2:
         assert chan.voltage == pytest.approx(0.2, abs=fs / 32768 * 2)
     else:
         assert chan.value == 32767  # clipped at positive full scale
@@ -55,7 +55,7 @@ def test_driver_keeps_power_on_mux_in_continuous_mode(clock: SimClock) -> None:
     """
     emu = make(clock, 1.5)
     chan = AnalogIn(ADS1115(emu, gain=1, mode=Mode.CONTINUOUS), Pin.A0)
-    chan.value  # starts conversions (the driver's settling wait is real time)
+    _ = chan.value  # starts conversions (the driver's settling wait is real time)
     clock.sleep(0.01)
     assert chan.voltage == pytest.approx(1.0, abs=2e-4)  # 1.5 V - 0.5 V on A1
 
@@ -64,7 +64,7 @@ def test_continuous_mode_updates_at_data_rate_in_simulated_time(clock: SimClock)
     emu = make(clock, 1.0)
     ads = ADS1115(emu, gain=1, data_rate=250)
     chan = AnalogIn(ads, Pin.A0)
-    chan.value  # single-shot selects A0
+    _ = chan.value  # single-shot selects A0
     ads.mode = Mode.CONTINUOUS
     ads.get_last_result(False)
     first = chan.value

@@ -1,0 +1,1 @@
+"""The controller process: the only code that drives the pump and valve."""

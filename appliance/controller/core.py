@@ -1,0 +1,433 @@
+"""The controller's state machine: one `tick()` per poll reads, supervises, regulates and drives.
+
+Order inside a tick is the safety argument: the stop button and queued stop commands are handled
+before the sensor is read, faults are decided by the supervisor before the regulator runs, and the
+outputs are written on every tick (re-armed), with pump off and valve open in every state that is
+not actively pressurising.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from appliance.controller.alarms import AlarmBoard, AlarmCode
+from appliance.controller.commands import Command, CommandError, parse_command
+from appliance.controller.filters import PressureFilter
+from appliance.controller.limits import HARD_OCCLUSION_S, SafetyLimits, SessionLimits
+from appliance.controller.regulator import Actuation, PredictiveBandRegulator, Regulator
+from appliance.controller.supervisor import PRESSURISING, Finding, Observation, State, Supervisor
+from hardware.clock import Clock
+from hardware.ports import PressureSensor, Pump, Sample, SensorError, StopButton, Valve
+from hardware.transducer import TransducerModel
+
+SAFE = Actuation(0.0, True)
+
+
+class Procedure(Protocol):
+    """A measurement the controller runs itself (LOP): it proposes actuation, never forces it."""
+
+    def step(self, now: float, f: PressureFilter, sample: Sample | None) -> Actuation | None:
+        """Actuation for this tick, or None when finished."""
+        ...
+
+    def result(self) -> dict[str, Any]: ...
+
+
+ProcedureFactory = Callable[[dict[str, Any], "Controller"], Procedure]
+
+
+@dataclass
+class TickRecord:
+    """What one control tick did, for traces and benches."""
+
+    t: float
+    measured_mmHg: float | None
+    target_mmHg: float | None
+    pump_duty: float
+    valve_open: bool
+    state: State
+    alarm: str
+
+
+@dataclass
+class ControllerHardware:
+    sensor: PressureSensor
+    pump: Pump
+    valve: Valve
+    stop_button: StopButton
+
+
+@dataclass
+class _Pending:
+    command: Any
+    done: threading.Event = field(default_factory=threading.Event)
+    reply: dict[str, Any] | None = None
+
+
+class Controller:
+    """Owns the pump and valve. Commands go through `handle` (same thread) or `submit` (others)."""
+
+    def __init__(
+        self,
+        hardware: ControllerHardware,
+        clock: Clock,
+        *,
+        limits: SafetyLimits | None = None,
+        transducer: TransducerModel | None = None,
+        regulator: Regulator | None = None,
+        procedures: dict[str, ProcedureFactory] | None = None,
+        on_tick: Callable[[TickRecord], None] | None = None,
+        on_event: Callable[[float, str, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.hw = hardware
+        self.clock = clock
+        self.limits = limits or SafetyLimits()
+        self.supervisor = Supervisor(self.limits, transducer or TransducerModel())
+        self.regulator: Regulator = regulator or PredictiveBandRegulator()
+        self.filter = PressureFilter()
+        self.alarms = AlarmBoard()
+        self.session = SessionLimits()
+        self.procedures = procedures or {}
+        self.on_tick = on_tick
+        self.on_event = on_event
+        self._inbox: queue.Queue[_Pending] = queue.Queue()
+        self._lock = threading.Lock()
+        self.state = State.DEFLATING
+        self.target: float | None = None
+        self.fault: AlarmCode | None = None
+        self.pressure: float | None = None
+        self.last_sample_t: float | None = None
+        self.output = SAFE
+        self.occlusion_s = 0.0
+        self.deflated_s = 0.0
+        self.lockout_until: float | None = None
+        self.heartbeat_t: float | None = None
+        self.procedure: Procedure | None = None
+        self.last_lop: dict[str, Any] | None = None
+        self._last_tick_t: float | None = None
+        self._startup = True
+        self.valve_openings = 0
+        self.pump_starts = 0
+        self.stop_latency_s: float | None = None
+        self._apply(SAFE)
+        self._emit("start", {})
+
+    # ---- commands ------------------------------------------------------------------------
+    def submit(self, message: Any, timeout_s: float = 2.0) -> dict[str, Any]:
+        """From another thread (IPC): queue for the loop and wait for its reply."""
+        try:
+            command = parse_command(message)
+        except CommandError as exc:
+            return {"ok": False, "error": str(exc)}
+        if command.name == "status":
+            return {"ok": True, "status": self.status()}
+        pending = _Pending(command)
+        self._inbox.put(pending)
+        if not pending.done.wait(timeout_s):
+            return {"ok": False, "error": "controller did not answer in time"}
+        assert pending.reply is not None
+        return pending.reply
+
+    def handle(self, message: Any) -> dict[str, Any]:
+        """From the loop's own thread (in-process simulation): validate and apply now."""
+        try:
+            command = parse_command(message)
+        except CommandError as exc:
+            return {"ok": False, "error": str(exc)}
+        return self._execute(command)
+
+    def _execute(self, command: Command) -> dict[str, Any]:
+        try:
+            getattr(self, f"_cmd_{command.name}")(**command.args)
+        except CommandError as exc:
+            return {"ok": False, "error": str(exc)}
+        if command.name not in ("heartbeat", "status"):
+            self._emit("command", {"cmd": command.name, **command.args})
+        return {"ok": True, "status": self.status()}
+
+    def _cmd_status(self) -> None:
+        pass
+
+    def _cmd_heartbeat(self) -> None:
+        self.heartbeat_t = self.clock.now()
+
+    def _cmd_silence(self) -> None:
+        self.alarms.silence(self.clock.now())
+
+    def _cmd_stop(self) -> None:
+        self._enter_fault(AlarmCode.STOP_UI)
+
+    def _cmd_deflate(self) -> None:
+        if self.state in (State.FAULT, State.IDLE):
+            return
+        self._set_state(State.DEFLATING)
+
+    def _cmd_reset(self) -> None:
+        if self.state != State.FAULT:
+            raise CommandError("reset: only a FAULT needs a reset")
+        if self.pressure is None or self.pressure > self.limits.pressurised_mmHg:
+            raise CommandError("reset: wait until the cuff is empty")
+        if self.hw.stop_button.is_pressed:
+            raise CommandError("reset: release the stop button first")
+        self.fault = None
+        self.alarms.reset_latched()
+        self.supervisor.reset_after_fault()
+        self._set_state(State.IDLE)
+
+    def _cmd_configure(self, **args: Any) -> None:
+        if self.state in PRESSURISING:
+            raise CommandError("configure: not while the cuff is inflated")
+        limb = args["limb"]
+        occlusion = min(args["occlusion_limit_s"], HARD_OCCLUSION_S[limb])
+        self.session = SessionLimits(
+            limb=limb,
+            lop_mmHg=args["lop_mmHg"],
+            max_pct_lop=args["max_pct_lop"],
+            occlusion_limit_s=occlusion,
+        )
+        if args.get("reperfusion_s"):
+            self.limits = replace(self.limits, reperfusion_s=args["reperfusion_s"])
+            self.supervisor.limits = self.limits
+
+    def _check_target(self, target: float) -> None:
+        allowed = self.session.max_target(self.limits)
+        if target > allowed + 0.01:  # float rounding of % LOP, not a loophole
+            raise CommandError(
+                f"target_mmHg: {target:g} exceeds this session's limit of {allowed:.0f} mmHg"
+            )
+
+    def _cmd_inflate(self, target_mmHg: float) -> None:
+        self._check_target(target_mmHg)
+        if self.state == State.FAULT:
+            raise CommandError(f"inflate: controller is in FAULT ({self.fault}); reset first")
+        if self.state == State.MEASURING_LOP:
+            raise CommandError("inflate: LOP measurement in progress")
+        now = self.clock.now()
+        if self.lockout_until is not None and now < self.lockout_until:
+            raise CommandError(
+                f"inflate: reperfusion lockout, {self.lockout_until - now:.0f} s remaining"
+            )
+        if self.occlusion_s >= self.session.occlusion_limit_s:
+            raise CommandError("inflate: occlusion time limit reached; deflate for reperfusion")
+        if self.heartbeat_t is None:
+            self.heartbeat_t = now
+        self.target = target_mmHg
+        if self.state != State.HOLDING:
+            self._set_state(State.INFLATING)
+
+    def _cmd_set_target(self, target_mmHg: float) -> None:
+        self._check_target(target_mmHg)
+        if self.state not in (State.INFLATING, State.HOLDING):
+            raise CommandError("set_target: only while inflating or holding")
+        self.target = target_mmHg
+        if self.pressure is not None and self.pressure < target_mmHg * 0.9:
+            self._set_state(State.INFLATING)
+
+    def _cmd_measure_lop(self, **args: Any) -> None:
+        if self.state not in (State.IDLE,):
+            raise CommandError(f"measure_lop: controller must be IDLE, it is {self.state}")
+        factory = self.procedures.get("lop")
+        if factory is None:
+            raise CommandError("measure_lop: not available on this controller")
+        if self.heartbeat_t is None:
+            self.heartbeat_t = self.clock.now()
+        self.procedure = factory(args, self)
+        self.target = None
+        self._set_state(State.MEASURING_LOP)
+
+    # ---- loop ----------------------------------------------------------------------------
+    def tick(self) -> None:
+        """One poll: stop inputs, commands, sensor, supervisor, regulator, outputs."""
+        now = self.clock.now()
+        dt = 0.0 if self._last_tick_t is None else now - self._last_tick_t
+        self._last_tick_t = now
+        if self.hw.stop_button.take_press():
+            self._enter_fault(AlarmCode.STOP_BUTTON)
+        self._drain_inbox()
+        sample, error = self._read()
+        if sample is not None:
+            self.pressure = self.filter.update(sample.t, sample.mmHg)
+            self.last_sample_t = sample.t
+        self._track_occlusion(dt)
+        findings = self.supervisor.check(
+            Observation(
+                now=now,
+                sample=sample,
+                read_error=error,
+                pump_duty=self.output.pump_duty,
+                valve_open=self.output.valve_open,
+                state=self.state,
+                target=self.target,
+                ceiling=self.session.ceiling(self.limits, self.target or 0.0),
+                occlusion_s=self.occlusion_s,
+                occlusion_limit_s=self.session.occlusion_limit_s,
+                heartbeat_age_s=None if self.heartbeat_t is None else now - self.heartbeat_t,
+            )
+        )
+        self._act_on(findings, now)
+        self._apply(self._decide(now, sample))
+        if sample is not None and self.on_tick is not None:
+            self.on_tick(self._record(sample))
+
+    def _read(self) -> tuple[Sample | None, str | None]:
+        try:
+            return self.hw.sensor.read(), None
+        except SensorError as exc:
+            return None, str(exc)
+
+    def _drain_inbox(self) -> None:
+        while True:
+            try:
+                pending = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            pending.reply = self._execute(pending.command)
+            pending.done.set()
+
+    def _act_on(self, findings: list[Finding], now: float) -> None:
+        seen = set()
+        for finding in findings:
+            seen.add(finding.code)
+            if finding.fault:
+                self._enter_fault(finding.code)
+            elif self.alarms.raise_(finding.code, now, latched=False):
+                self._emit("alarm", {"code": finding.code.value, "fault": False})
+        for code in (AlarmCode.PRESSURE_HIGH, AlarmCode.PRESSURE_LOW, AlarmCode.LEAK):
+            if code not in seen:
+                self.alarms.clear(code)
+        if self._startup and self.pressure is not None:
+            self._startup = False
+            if self.pressure > self.limits.pressurised_mmHg:
+                self._enter_fault(AlarmCode.PRESSURISED_AT_START)
+
+    def _track_occlusion(self, dt: float) -> None:
+        if self.pressure is None:
+            return
+        if self.pressure > self.limits.pressurised_mmHg:
+            self.occlusion_s += dt
+            self.deflated_s = 0.0
+        else:
+            self.deflated_s += dt
+            if self.deflated_s >= self.limits.reperfusion_s:
+                self.occlusion_s = 0.0
+
+    def _decide(self, now: float, sample: Sample | None) -> Actuation:
+        if self.state == State.INFLATING:
+            assert self.target is not None
+            if self.pressure is not None and self.pressure >= self.target * 0.99:
+                self._set_state(State.HOLDING)
+            else:
+                return self.regulator.inflate(now, self.filter, self.target)
+        if self.state == State.HOLDING:
+            assert self.target is not None
+            return self.regulator.hold(now, self.filter, self.target)
+        if self.state == State.MEASURING_LOP:
+            assert self.procedure is not None
+            act = self.procedure.step(now, self.filter, sample)
+            if act is not None:
+                return act
+            self.last_lop = self.procedure.result()
+            self._emit("lop", self.last_lop)
+            if self.last_lop.get("lop_mmHg") is None:
+                self.alarms.raise_(AlarmCode.LOP_FAILED, now, latched=False)
+            self.procedure = None
+            self._set_state(State.DEFLATING)
+        if self.state == State.DEFLATING and self.pressure is not None and self.pressure < 3.0:
+            self._set_state(State.IDLE)
+        return SAFE
+
+    def _apply(self, act: Actuation) -> None:
+        """Write both outputs on every tick; count actuations (wear, clicks) for the benches."""
+        if act.valve_open and not self.output.valve_open:
+            self.valve_openings += 1
+        if act.pump_duty > 0 and self.output.pump_duty == 0:
+            self.pump_starts += 1
+        # Valve first when venting, pump first when stopping: never pump into a closed cuff late.
+        if act.valve_open:
+            self.hw.pump.set_duty(act.pump_duty)
+            self.hw.valve.open()
+        else:
+            self.hw.valve.close()
+            self.hw.pump.set_duty(act.pump_duty)
+        self.output = act
+
+    def _enter_fault(self, code: AlarmCode) -> None:
+        now = self.clock.now()
+        self._apply(SAFE)
+        if code == AlarmCode.OCCLUSION_TIME:
+            self.lockout_until = now + self.limits.reperfusion_s
+        if self.alarms.raise_(code, now, latched=True):
+            self._emit("alarm", {"code": code.value, "fault": True})
+        if self.state != State.FAULT:
+            self.fault = code
+            self.procedure = None
+            self.regulator.reset()
+            self._set_state(State.FAULT)
+
+    def _set_state(self, state: State) -> None:
+        if state == self.state:
+            return
+        previous, self.state = self.state, state
+        if state in (State.IDLE, State.DEFLATING, State.FAULT):
+            self.target = None if state != State.DEFLATING else self.target
+            self.regulator.reset()
+        if state in (State.IDLE, State.FAULT):
+            self.target = None
+        self._emit("state", {"from": previous.value, "to": state.value})
+
+    def safe_shutdown(self) -> None:
+        """On exit (SIGTERM, crash): pump off, valve open, whatever state we were in."""
+        self._apply(SAFE)
+        self._emit("shutdown", {})
+
+    # ---- reporting -----------------------------------------------------------------------
+    def _emit(self, kind: str, data: dict[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(self.clock.now(), kind, data)
+
+    def _record(self, sample: Sample) -> TickRecord:
+        code = self.fault or self.alarms.first_code()
+        return TickRecord(
+            t=sample.t,
+            measured_mmHg=sample.mmHg,
+            target_mmHg=self.target,
+            pump_duty=self.output.pump_duty,
+            valve_open=self.output.valve_open,
+            state=self.state,
+            alarm=code.value if code else "",
+        )
+
+    @property
+    def healthy(self) -> bool:
+        """Loop alive, sensor answering, outputs as commanded: what the watchdog vouches for."""
+        now = self.clock.now()
+        fresh = self.last_sample_t is not None and now - self.last_sample_t < 0.5
+        return fresh or (self.state == State.FAULT and self.output == SAFE)
+
+    def status(self) -> dict[str, Any]:
+        now = self.clock.now()
+        lockout = None
+        if self.lockout_until is not None and now < self.lockout_until:
+            lockout = round(self.lockout_until - now, 1)
+        return {
+            "t": round(now, 3),
+            "mmHg": None if self.pressure is None else round(self.pressure, 1),
+            "target_mmHg": self.target,
+            "state": self.state.value,
+            "fault": self.fault.value if self.fault else None,
+            "alarms": [a.to_dict() for a in self.alarms.active()],
+            "silenced": self.alarms.silenced(now),
+            "pump_duty": round(self.output.pump_duty, 3),
+            "valve_open": self.output.valve_open,
+            "occlusion_s": round(self.occlusion_s, 1),
+            "occlusion_limit_s": self.session.occlusion_limit_s,
+            "reperfusion_lockout_s": lockout,
+            "limb": self.session.limb,
+            "lop_mmHg": self.session.lop_mmHg,
+            "max_target_mmHg": round(self.session.max_target(self.limits), 1),
+            "last_lop": self.last_lop,
+        }

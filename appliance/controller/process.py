@@ -1,0 +1,108 @@
+"""The controller process: hardware (real or simulated in real time), loop, watchdog and IPC."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from typing import Any
+
+from appliance.config import ApplianceConfig
+from appliance.controller.core import Controller, ControllerHardware
+from appliance.controller.ipc import ControllerServer
+from appliance.controller.loop import ControlLoop
+from appliance.controller.watchdog import Watchdog
+from hardware.clock import Clock, RealClock, SimClock
+
+log = logging.getLogger("bfr.controller")
+
+
+class Snapshots:
+    """Status published by the loop thread at 50 Hz; readers never touch live controller state."""
+
+    def __init__(self, controller: Controller, period_s: float = 0.02) -> None:
+        self.controller = controller
+        self.period_s = period_s
+        self._latest: dict[str, Any] = controller.status()
+        self._at = float("-inf")
+
+    def publish(self, now: float) -> None:
+        if now - self._at >= self.period_s:
+            self._at = now
+            self._latest = self.controller.status()
+
+    def latest(self) -> dict[str, Any]:
+        return self._latest
+
+
+def build_hardware(config: ApplianceConfig, sim: bool, plant: str | None, seed: int) -> tuple:
+    """Real drivers on the Pi's bus and pins, or the same drivers on the simulated rig."""
+    if sim:
+        from appliance.simulation import default_procedures
+        from hardware.sim.plant import build_plant
+        from hardware.sim.rig import SimulatedRig
+
+        clock: Clock = SimClock(realtime=True)
+        rig = SimulatedRig(build_plant(plant, seed), clock, config.hardware, seed=seed)
+        devices = rig.build_devices()
+        return clock, devices, rig, default_procedures()
+    from appliance.simulation import default_procedures
+    from hardware.devices import build_devices, make_i2c
+
+    clock = RealClock()
+    devices = build_devices(config.hardware, clock, make_i2c())
+    return clock, devices, None, default_procedures()
+
+
+def run_controller(
+    config: ApplianceConfig,
+    *,
+    sim: bool = False,
+    plant: str | None = None,
+    seed: int = 0,
+    socket_path: str | None = None,
+) -> int:
+    """Run until SIGTERM/SIGINT; the cuff is deflated on the way out whatever happens."""
+    clock, devices, rig, procedures = build_hardware(config, sim, plant, seed)
+    devices.safe()
+
+    def on_event(t: float, kind: str, data: dict[str, Any]) -> None:
+        log.info("%s %s", kind, data)
+
+    controller = Controller(
+        ControllerHardware(devices.sensor, devices.pump, devices.valve, devices.stop_button),
+        clock,
+        limits=config.limits,
+        transducer=config.hardware.transducer,
+        procedures=procedures,
+        on_event=on_event,
+    )
+    snapshots = Snapshots(controller)
+    previous_tick = controller.on_tick
+    controller.on_tick = lambda rec: (
+        snapshots.publish(rec.t),
+        previous_tick and previous_tick(rec),
+    )
+    path = socket_path or config.paths.socket
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    server = ControllerServer(path, controller.submit, snapshots.latest)
+    server.start()
+    loop = ControlLoop(controller, clock, config.hardware.data_rate, Watchdog())
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("signal %s: deflating and stopping", signum)
+        stop.set()
+        loop.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("controller on %s (%s)", path, "simulated cuff" if rig else "hardware")
+    try:
+        loop.run()
+    finally:
+        devices.safe()
+        server.close()
+        devices.close()
+    return 0

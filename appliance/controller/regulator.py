@@ -1,0 +1,172 @@
+"""Pressure regulation: inflate to a set point and hold it through reps, swelling and leaks.
+
+Holding is a predictive two-sided band controller rather than a PID on the raw signal:
+- both actuators act on the filtered pressure extrapolated over their latency (feed-forward of
+  the trend), so a rep spike is vented as it starts and the pump restarts as the muscle relaxes;
+- inside the band nothing moves: the heartbeat ripple and small drifts cause no clicks, which is
+  what cuts valve openings and pump starts to a fraction of an on/off controller's;
+- the pump never runs below its stall duty (dead band: PWM there only heats the motor) and its duty
+  is proportional to the deficit with no integrator, so there is nothing to wind up;
+- the dump valve bleeds in single pulses sized from a dump rate learned on every pulse, so a small
+  arm cuff and a large thigh cuff both come back to just above the set point in one opening.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from appliance.controller.filters import PressureFilter
+
+
+@dataclass(frozen=True)
+class Actuation:
+    """What the regulator wants on the outputs for this tick."""
+
+    pump_duty: float
+    valve_open: bool
+
+
+@dataclass(frozen=True)
+class RegulatorTuning:
+    """Bands are fractions of the set point, so one tuning fits arm and leg pressures."""
+
+    vent_open_frac: float = 0.04
+    vent_aim_frac: float = 0.01
+    pump_start_frac: float = 0.03
+    pump_stop_frac: float = 0.0
+    horizon_s: float = 0.06
+    falling_horizon_s: float = 0.2
+    refractory_s: float = 0.25
+    urgent_frac: float = 0.065
+    min_band_mmHg: float = 2.0
+    pump_min_duty: float = 0.6
+    pump_gain_per_frac: float = 8.0
+    approach_frac: float = 0.03
+    approach_min_duty: float = 0.7
+    min_pulse_s: float = 0.006
+    max_pulse_s: float = 0.25
+    initial_vent_rate_per_s: float = 1.0
+    min_pump_on_s: float = 0.1
+
+
+class PredictiveBandRegulator:
+    """The appliance's regulator (see module docstring)."""
+
+    name = "predictive-band"
+
+    def __init__(self, tuning: RegulatorTuning | None = None) -> None:
+        self.tuning = tuning or RegulatorTuning()
+        # Dump rate as a fraction of pressure per second, learned from each pulse: it differs
+        # tenfold between a small arm cuff and a large thigh cuff.
+        self.vent_rate_per_s = self.tuning.initial_vent_rate_per_s
+        self.reset()
+
+    def reset(self) -> None:
+        self._pumping = False
+        self._pulse_end: float | None = None
+        self._pulse: tuple[float, float, float, float] | None = None  # t0, p0, slope0, length
+        self._changed_at = float("-inf")
+
+    def _band(self, target: float, frac: float) -> float:
+        return max(self.tuning.min_band_mmHg * frac / self.tuning.vent_open_frac, target * frac)
+
+    def inflate(self, now: float, f: PressureFilter, target: float) -> Actuation:
+        """Full flow far from the target, tapering so the approach does not overshoot."""
+        tn = self.tuning
+        deficit = target - f.predict(tn.horizon_s)
+        if deficit <= 0:
+            return Actuation(0.0, False)
+        frac = deficit / target
+        if frac > tn.approach_frac:
+            return Actuation(1.0, False)
+        lo = tn.approach_min_duty
+        return Actuation(lo + (1 - lo) * frac / tn.approach_frac, False)
+
+    def _learn_vent_rate(self, now: float, f: PressureFilter) -> None:
+        """After a pulse has settled, compare the pressure with where the trend would have been."""
+        assert self._pulse is not None
+        t0, p0, slope0, length = self._pulse
+        self._pulse = None
+        expected = p0 + slope0 * (now - t0)
+        observed = f.raw or 0.0
+        if expected <= 5.0 or observed <= 1.0 or observed >= expected:
+            return
+        rate = math.log(expected / observed) / length
+        rate = min(20.0, max(0.05, rate))
+        self.vent_rate_per_s += 0.3 * (rate - self.vent_rate_per_s)
+
+    def hold(self, now: float, f: PressureFilter, target: float) -> Actuation:
+        tn = self.tuning
+        p = f.value or 0.0
+        if self._pulse_end is not None:
+            if now < self._pulse_end:
+                return Actuation(0.0, True)
+            self._pulse_end = None
+            self._changed_at = now
+        if self._pulse is not None and now - self._changed_at >= 0.04:
+            self._learn_vent_rate(now, f)
+        # Look further ahead while pressure falls: a relaxing muscle must find the pump running.
+        horizon = tn.falling_horizon_s if f.slope < 0 else tn.horizon_s
+        predicted = f.predict(horizon)
+        since = now - self._changed_at
+        urgent = abs(p - target) > target * tn.urgent_frac
+        if self._pumping:
+            stop = predicted - target >= self._band(target, tn.pump_stop_frac)
+            if stop and since >= tn.min_pump_on_s:
+                self._pumping = False
+                self._changed_at = now
+        elif since >= tn.refractory_s or urgent:
+            error = predicted - target
+            if (
+                error > self._band(target, tn.vent_open_frac)
+                or p - target > target * tn.urgent_frac
+            ):
+                # One bleed pulse sized to bring the pressure back to just above the set point.
+                excess = max(p, predicted) - (target + self._band(target, tn.vent_aim_frac))
+                length = -math.log(max(0.05, 1.0 - excess / max(p, 1.0))) / self.vent_rate_per_s
+                length = min(tn.max_pulse_s, max(tn.min_pulse_s, length))
+                self._pulse_end = now + length
+                self._pulse = (now, f.raw or p, max(0.0, f.slope), length)
+                self._changed_at = now
+                return Actuation(0.0, True)
+            if error < -self._band(target, tn.pump_start_frac):
+                self._pumping = True
+                self._changed_at = now
+        duty = 0.0
+        if self._pumping:
+            deficit_frac = max(0.0, target - predicted) / target
+            duty = min(1.0, tn.pump_min_duty + tn.pump_gain_per_frac * deficit_frac)
+        return Actuation(duty, False)
+
+
+class OnOffRegulator:
+    """Plain bang-bang on the raw reading with a +-band: the baseline consumer cuffs resemble."""
+
+    def __init__(self, band_mmHg: float = 3.0) -> None:
+        self.band = band_mmHg
+        self.name = f"on-off +-{band_mmHg:g}"
+        self._pumping = False
+        self._venting = False
+
+    def reset(self) -> None:
+        self._pumping = False
+        self._venting = False
+
+    def inflate(self, now: float, f: PressureFilter, target: float) -> Actuation:
+        return Actuation(1.0 if (f.raw or 0.0) < target else 0.0, False)
+
+    def hold(self, now: float, f: PressureFilter, target: float) -> Actuation:
+        p = f.raw or 0.0
+        if p < target - self.band:
+            self._pumping = True
+        elif p >= target:
+            self._pumping = False
+        if p > target + self.band:
+            self._venting = True
+        elif p <= target:
+            self._venting = False
+        return Actuation(1.0 if self._pumping else 0.0, self._venting)
+
+
+Regulator = PredictiveBandRegulator | OnOffRegulator

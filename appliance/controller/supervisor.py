@@ -1,0 +1,253 @@
+"""Safety supervisor: watches the sensor, the outputs and the clock, independent of the regulator.
+
+It never computes actuation. It reports findings: a fault (the loop deflates and latches) or an
+alarm (the loop keeps regulating). It keeps its own view of pressure (median of three raw samples
+for limits, its own 0.1 s smoothing for the high/low window) so a regulator bug cannot blind it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from enum import StrEnum
+
+from appliance.controller.alarms import AlarmCode
+from appliance.controller.limits import SafetyLimits
+from hardware.ports import Sample
+from hardware.transducer import TransducerModel
+
+
+class State(StrEnum):
+    IDLE = "IDLE"
+    INFLATING = "INFLATING"
+    HOLDING = "HOLDING"
+    DEFLATING = "DEFLATING"
+    MEASURING_LOP = "MEASURING_LOP"
+    FAULT = "FAULT"
+
+
+PRESSURISING = (State.INFLATING, State.HOLDING, State.MEASURING_LOP)
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: AlarmCode
+    fault: bool
+
+
+@dataclass
+class Observation:
+    """One loop iteration as the supervisor sees it."""
+
+    now: float
+    sample: Sample | None
+    read_error: str | None
+    pump_duty: float
+    valve_open: bool
+    state: State
+    target: float | None
+    ceiling: float
+    occlusion_s: float
+    occlusion_limit_s: float
+    heartbeat_age_s: float | None
+
+
+class Supervisor:
+    """Independent checks; `check()` returns every finding for this iteration."""
+
+    PUMPING_DUTY = 0.5
+
+    def __init__(self, limits: SafetyLimits, transducer: TransducerModel) -> None:
+        self.limits = limits
+        self.transducer = transducer
+        self._recent: deque[float] = deque(maxlen=3)
+        self.pressure: float | None = None
+        self._smooth: float | None = None
+        self._last_sample_t: float | None = None
+        self._read_errors = 0
+        self._range_bad = 0
+        self._last_code: int | None = None
+        self._code_changed_t: float | None = None
+        self._pump_trace: deque[tuple[float, float]] = deque()
+        self._pump_since: float | None = None
+        self._valve_since: float | None = None
+        self._valve_start_p = 0.0
+        self._outside_since: float | None = None
+        self._outside_sign = 0
+        self._pump_window: deque[tuple[float, bool]] = deque()
+        self._pump_on_count = 0
+        self._leak_since: float | None = None
+        self._state_since: tuple[State, float] | None = None
+
+    def reset_after_fault(self) -> None:
+        """Forget the conditions of a cleared fault (timers restart from the reset)."""
+        self._pump_since = None
+        self._valve_since = None
+        self._outside_since = None
+        self._leak_since = None
+        self._pump_window.clear()
+        self._pump_on_count = 0
+        self._read_errors = 0
+        self._range_bad = 0
+
+    def check(self, obs: Observation) -> list[Finding]:
+        findings: list[Finding] = []
+        lim = self.limits
+        self._track_state(obs)
+        findings += self._sensor(obs)
+        p = self.pressure
+        if p is not None and obs.sample is not None:
+            if p > lim.absolute_cap_mmHg:
+                findings.append(Finding(AlarmCode.OVERPRESSURE, True))
+            elif obs.state in PRESSURISING and p > obs.ceiling:
+                findings.append(Finding(AlarmCode.CEILING, True))
+        if p is not None:
+            findings += self._pump_progress(obs, p)
+            findings += self._valve_progress(obs, p)
+            findings += self._window(obs)
+        findings += self._leak(obs)
+        if obs.occlusion_s > obs.occlusion_limit_s:
+            findings.append(Finding(AlarmCode.OCCLUSION_TIME, True))
+        pressurised = p is not None and p > lim.pressurised_mmHg
+        if (
+            (obs.state in PRESSURISING or pressurised)
+            and obs.heartbeat_age_s is not None
+            and obs.heartbeat_age_s > lim.heartbeat_timeout_s
+        ):
+            findings.append(Finding(AlarmCode.HEARTBEAT_LOST, True))
+        if (
+            obs.state == State.INFLATING
+            and self._state_since is not None
+            and obs.now - self._state_since[1] > lim.inflate_timeout_s
+        ):
+            findings.append(Finding(AlarmCode.INFLATE_TIMEOUT, True))
+        return findings
+
+    def _track_state(self, obs: Observation) -> None:
+        if self._state_since is None or self._state_since[0] != obs.state:
+            self._state_since = (obs.state, obs.now)
+
+    def _sensor(self, obs: Observation) -> list[Finding]:
+        lim = self.limits
+        out: list[Finding] = []
+        if obs.read_error is not None:
+            self._read_errors += 1
+            if self._read_errors >= lim.read_error_limit:
+                out.append(Finding(AlarmCode.SENSOR_READ, True))
+        s = obs.sample
+        if s is None:
+            if (
+                self._last_sample_t is not None
+                and obs.now - self._last_sample_t > lim.sample_stale_s
+            ):
+                out.append(Finding(AlarmCode.SENSOR_READ, True))
+            if self._last_sample_t is None:
+                self._last_sample_t = obs.now
+            return out
+        self._read_errors = 0
+        self._last_sample_t = s.t
+        if not self.transducer.volts_in_range(s.volts):
+            self._range_bad += 1
+            if self._range_bad >= 2:
+                out.append(Finding(AlarmCode.SENSOR_RANGE, True))
+            return out
+        self._range_bad = 0
+        if s.code != self._last_code:
+            self._last_code = s.code
+            self._code_changed_t = s.t
+        elif self._code_changed_t is not None and s.t - self._code_changed_t > lim.stuck_window_s:
+            out.append(Finding(AlarmCode.SENSOR_STUCK, True))
+        self._recent.append(s.mmHg)
+        self.pressure = sorted(self._recent)[len(self._recent) // 2]
+        a = 0.04  # ~0.1 s time constant at 250 SPS
+        self._smooth = (
+            s.mmHg if self._smooth is None else self._smooth + a * (s.mmHg - self._smooth)
+        )
+        return out
+
+    def _pump_progress(self, obs: Observation, p: float) -> list[Finding]:
+        """Pumping hard without pressure rising: dead pump, cuff off, hose disconnected."""
+        lim = self.limits
+        pumping = obs.pump_duty >= self.PUMPING_DUTY and not obs.valve_open
+        if not pumping:
+            self._pump_since = None
+            self._pump_trace.clear()
+            return []
+        if self._pump_since is None:
+            self._pump_since = obs.now
+        self._pump_trace.append((obs.now, p))
+        while self._pump_trace and obs.now - self._pump_trace[0][0] > lim.no_rise_window_s:
+            self._pump_trace.popleft()
+        if obs.now - self._pump_since < lim.no_rise_window_s:
+            return []
+        rise = p - self._pump_trace[0][1]
+        if rise < lim.no_rise_min_mmHg:
+            return [Finding(AlarmCode.PUMP_NO_RISE, True)]
+        return []
+
+    def _valve_progress(self, obs: Observation, p: float) -> list[Finding]:
+        """Valve open, pump off, yet pressure not falling: the valve is stuck closed."""
+        lim = self.limits
+        if not obs.valve_open or obs.pump_duty > 0:
+            self._valve_since = None
+            return []
+        if self._valve_since is None:
+            self._valve_since = obs.now
+            self._valve_start_p = p
+            return []
+        if obs.now - self._valve_since < lim.valve_window_s:
+            return []
+        start = self._valve_start_p
+        if start > 2 * lim.pressurised_mmHg and p > 0.75 * start and p > lim.pressurised_mmHg:
+            return [Finding(AlarmCode.VALVE_STUCK, True)]
+        # Re-arm the window so a slow, honest dump is judged on fresh figures.
+        self._valve_since = obs.now
+        self._valve_start_p = p
+        return []
+
+    def _window(self, obs: Observation) -> list[Finding]:
+        """Delfi-style high/low window: alarm after 1 s outside +-15 mmHg, fault if it persists."""
+        lim = self.limits
+        if obs.state != State.HOLDING or obs.target is None or self._smooth is None:
+            self._outside_since = None
+            return []
+        error = self._smooth - obs.target
+        sign = 1 if error > lim.alarm_window_mmHg else -1 if error < -lim.alarm_window_mmHg else 0
+        if sign == 0 or sign != self._outside_sign:
+            self._outside_since = obs.now if sign else None
+            self._outside_sign = sign
+            return []
+        assert self._outside_since is not None
+        lasted = obs.now - self._outside_since
+        code = AlarmCode.PRESSURE_HIGH if sign > 0 else AlarmCode.PRESSURE_LOW
+        escalate = lim.high_escalate_s if sign > 0 else lim.low_escalate_s
+        if lasted > escalate:
+            return [Finding(code, True)]
+        if lasted > lim.alarm_window_s:
+            return [Finding(code, False)]
+        return []
+
+    def _leak(self, obs: Observation) -> list[Finding]:
+        """Pump running most of the last 7 s while holding: a leak it is compensating for."""
+        lim = self.limits
+        if obs.state != State.HOLDING:
+            self._pump_window.clear()
+            self._pump_on_count = 0
+            self._leak_since = None
+            return []
+        pumping = obs.pump_duty > 0
+        self._pump_window.append((obs.now, pumping))
+        self._pump_on_count += pumping
+        while obs.now - self._pump_window[0][0] > lim.leak_alarm_s:
+            self._pump_on_count -= self._pump_window.popleft()[1]
+        span = obs.now - self._pump_window[0][0]
+        if span < 0.95 * lim.leak_alarm_s:
+            return []
+        if self._pump_on_count / len(self._pump_window) < 0.6:
+            self._leak_since = None
+            return []
+        if self._leak_since is None:
+            self._leak_since = obs.now
+        if obs.now - self._leak_since > lim.leak_escalate_s:
+            return [Finding(AlarmCode.LEAK, True)]
+        return [Finding(AlarmCode.LEAK, False)]

@@ -1,0 +1,75 @@
+"""A simulated patient doing a resistance exercise under the cuff while the controller holds it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from appliance.controller.supervisor import State
+from appliance.holding import HoldMetrics, HoldPoint, hold_metrics
+from appliance.simulation import SimulatedAppliance
+
+STANDARD_SETS = (30, 15, 15, 15)
+
+
+@dataclass(frozen=True)
+class ExerciseRun:
+    metrics: HoldMetrics | None
+    final_state: str
+    alarms: tuple[str, ...]
+    points: tuple[HoldPoint, ...]
+
+
+def run_resistance_exercise(
+    sim: SimulatedAppliance,
+    target_mmHg: float,
+    *,
+    sets: Sequence[int] = STANDARD_SETS,
+    rest_s: float = 30.0,
+    rep_period_s: float | None = None,
+    rep_duration_s: float | None = None,
+) -> ExerciseRun:
+    """Inflate, hold through `sets` reps with rests (cuff stays inflated), then deflate."""
+    points: list[HoldPoint] = []
+    c = sim.controller
+    plant = sim.plant
+    previous = c.on_tick
+
+    def record(rec) -> None:
+        points.append(HoldPoint(rec.t, plant.pressure_mmHg, rec.pump_duty, rec.valve_open))
+        if previous is not None:
+            previous(rec)
+
+    c.on_tick = record
+    try:
+        reply = c.handle({"cmd": "inflate", "target_mmHg": target_mmHg})
+        if not reply["ok"]:
+            raise ValueError(reply["error"])
+
+        step = sim.run
+        reached = sim.run_until(lambda: c.state in (State.HOLDING, State.FAULT), 60.0)
+        start_t = sim.clock.now()
+        if reached and c.state == State.HOLDING:
+            step(2.0)
+            for i, reps in enumerate(sets):
+                plant.start_set(reps, period_s=rep_period_s, duration_s=rep_duration_s)
+                while plant.reps_pending and c.state == State.HOLDING:
+                    step(1.0)
+                step(rep_duration_s or plant.params.rep_duration_s)
+                if i < len(sets) - 1:
+                    step(rest_s)
+        end_t = sim.clock.now()
+        final = c.state.value
+        c.handle({"cmd": "deflate"})
+        sim.run_until(lambda: c.state in (State.IDLE, State.FAULT), 30.0)
+    finally:
+        c.on_tick = previous
+    metrics = None
+    if final == State.HOLDING.value:
+        metrics = hold_metrics(points, target_mmHg, start_t, end_t)
+    return ExerciseRun(
+        metrics=metrics,
+        final_state=final,
+        alarms=tuple(code.value for _, code in c.alarms.raised),
+        points=tuple(points),
+    )

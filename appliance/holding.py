@@ -1,0 +1,64 @@
+"""How well a cuff held its pressure: the figures of Swain 2025, computed from a control trace."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class HoldPoint:
+    """One control tick: true cuff pressure and the actuator state."""
+
+    t: float
+    plant_mmHg: float
+    pump_duty: float
+    valve_open: bool
+
+
+@dataclass(frozen=True)
+class HoldMetrics:
+    """Exercise-time quality of holding `target` (true pressure, pulsations included)."""
+
+    target_mmHg: float
+    duration_s: float
+    within_5_pct: float
+    within_10_pct: float
+    peak_pct: float
+    valley_pct: float
+    valve_openings_per_min: float
+    pump_starts_per_min: float
+
+    @property
+    def actuations_per_min(self) -> float:
+        return self.valve_openings_per_min + self.pump_starts_per_min
+
+
+def hold_metrics(
+    points: Sequence[HoldPoint], target: float, start_t: float, end_t: float
+) -> HoldMetrics:
+    """Figures over [start_t, end_t]: start at first reaching the target, end at the last rep.
+
+    Peak and valley are the extreme true pressures in the window, so one bad rep shows.
+    """
+    window = [p for p in points if start_t <= p.t <= end_t]
+    if len(window) < 2:
+        raise ValueError("no trace in the exercise window")
+    n = len(window)
+    in5 = sum(1 for p in window if abs(p.plant_mmHg - target) <= 0.05 * target) / n
+    in10 = sum(1 for p in window if abs(p.plant_mmHg - target) <= 0.10 * target) / n
+    opens = starts = 0
+    for prev, cur in zip(window, window[1:], strict=False):
+        opens += cur.valve_open and not prev.valve_open
+        starts += cur.pump_duty > 0 and prev.pump_duty == 0
+    minutes = (window[-1].t - window[0].t) / 60.0
+    return HoldMetrics(
+        target_mmHg=target,
+        duration_s=window[-1].t - window[0].t,
+        within_5_pct=100.0 * in5,
+        within_10_pct=100.0 * in10,
+        peak_pct=100.0 * max(p.plant_mmHg for p in window) / target,
+        valley_pct=100.0 * min(p.plant_mmHg for p in window) / target,
+        valve_openings_per_min=opens / minutes,
+        pump_starts_per_min=starts / minutes,
+    )
