@@ -18,6 +18,7 @@ class Sample:
     mmHg: float
     volts: float
     code: int
+    nominal_mmHg: float
 
 
 class PressureSensor(Protocol):

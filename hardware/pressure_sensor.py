@@ -24,6 +24,7 @@ from gpiozero import DigitalInputDevice
 from hardware.clock import Clock
 from hardware.config import HardwareConfig
 from hardware.ports import Sample, SensorError
+from hardware.transducer import Calibration
 
 _PINS = (Pin.A0, Pin.A1, Pin.A2, Pin.A3)
 _REG_CONFIG = 0x01
@@ -38,6 +39,7 @@ class ADS1115PressureSensor:
     ) -> None:
         self._config = config
         self._clock = clock
+        self._calibration = config.calibration
         try:
             self._ads = ADS1115(
                 i2c,
@@ -101,8 +103,16 @@ class ADS1115PressureSensor:
         self._started = True
         volts = self._channel.convert_to_voltage(code)
         nominal = self._config.transducer.nominal_mmHg(volts)
-        mmHg = self._config.calibration.apply(nominal)
-        return Sample(t=self._clock.now(), mmHg=mmHg, volts=volts, code=code)
+        mmHg = self._calibration.apply(nominal)
+        return Sample(t=self._clock.now(), mmHg=mmHg, volts=volts, code=code, nominal_mmHg=nominal)
+
+    @property
+    def calibration(self) -> Calibration:
+        return self._calibration
+
+    def set_calibration(self, calibration: Calibration) -> None:
+        """Replace zero and span (from `bfr calibrate`); the transfer function stays."""
+        self._calibration = calibration
 
     def close(self) -> None:
         self._ready.when_activated = None

@@ -109,6 +109,8 @@ _FIELDS: dict[str, set[str]] = {
         "reperfusion_s",
     },
     "measure_lop": {"limb", "side", "posture", "cuff"},
+    "selftest": {"leak_test_mmHg"},
+    "set_calibration": {"zero_mmHg", "span"},
 }
 COMMANDS = tuple(sorted(_FIELDS))
 
@@ -132,4 +134,16 @@ def parse_command(message: Any) -> Command:
         return Command(name, _configure(args))
     if name == "measure_lop":
         return Command(name, _measure_lop(args))
+    if name == "selftest":
+        return Command(
+            name, {"leak_test_mmHg": _number(args, "leak_test_mmHg", 50, 250, optional=True)}
+        )
+    if name == "set_calibration":
+        return Command(
+            name,
+            {
+                "zero_mmHg": _number(args, "zero_mmHg", -30, 30),
+                "span": _number(args, "span", 0.8, 1.2),
+            },
+        )
     return Command(name)

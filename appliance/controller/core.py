@@ -19,10 +19,17 @@ from appliance.controller.commands import Command, CommandError, parse_command
 from appliance.controller.filters import PressureFilter
 from appliance.controller.limits import HARD_OCCLUSION_S, SafetyLimits, SessionLimits
 from appliance.controller.regulator import Actuation, PredictiveBandRegulator, Regulator
-from appliance.controller.supervisor import PRESSURISING, Finding, Observation, State, Supervisor
+from appliance.controller.supervisor import (
+    PRESSURISING,
+    PROCEDURES,
+    Finding,
+    Observation,
+    State,
+    Supervisor,
+)
 from hardware.clock import Clock
 from hardware.ports import PressureSensor, Pump, Sample, SensorError, StopButton, Valve
-from hardware.transducer import TransducerModel
+from hardware.transducer import Calibration, TransducerModel
 
 SAFE = Actuation(0.0, True)
 
@@ -108,6 +115,9 @@ class Controller:
         self.heartbeat_t: float | None = None
         self.procedure: Procedure | None = None
         self.last_lop: dict[str, Any] | None = None
+        self.last_selftest: dict[str, Any] | None = None
+        self.procedure_kind = ""
+        self.nominal_mmHg: float | None = None
         self._last_tick_t: float | None = None
         self._startup = True
         self.valve_openings = 0
@@ -228,16 +238,31 @@ class Controller:
             self._set_state(State.INFLATING)
 
     def _cmd_measure_lop(self, **args: Any) -> None:
-        if self.state not in (State.IDLE,):
-            raise CommandError(f"measure_lop: controller must be IDLE, it is {self.state}")
-        factory = self.procedures.get("lop")
+        self._start_procedure("lop", "measure_lop", args)
+
+    def _cmd_selftest(self, **args: Any) -> None:
+        self._start_procedure("selftest", "selftest", args)
+
+    def _start_procedure(self, kind: str, command: str, args: dict[str, Any]) -> None:
+        if self.state != State.IDLE:
+            raise CommandError(f"{command}: controller must be IDLE, it is {self.state}")
+        factory = self.procedures.get(kind)
         if factory is None:
-            raise CommandError("measure_lop: not available on this controller")
-        if self.heartbeat_t is None:
-            self.heartbeat_t = self.clock.now()
+            raise CommandError(f"{command}: not available on this controller")
+        self.heartbeat_t = self.clock.now()
         self.procedure = factory(args, self)
+        self.procedure_kind = kind
         self.target = None
-        self._set_state(State.MEASURING_LOP)
+        self._set_state(PROCEDURES[kind])
+
+    def _cmd_set_calibration(self, zero_mmHg: float, span: float) -> None:
+        """Technician calibration: applied by the sensor from the next sample on."""
+        if self.state != State.IDLE:
+            raise CommandError("set_calibration: only while IDLE with the cuff empty")
+        setter = getattr(self.hw.sensor, "set_calibration", None)
+        if setter is None:
+            raise CommandError("set_calibration: this sensor cannot be calibrated")
+        setter(Calibration(zero_mmHg=zero_mmHg, span=span))
 
     # ---- loop ----------------------------------------------------------------------------
     def tick(self) -> None:
@@ -251,6 +276,7 @@ class Controller:
         sample, error = self._read()
         if sample is not None:
             self.pressure = self.filter.update(sample.t, sample.mmHg)
+            self.nominal_mmHg = sample.nominal_mmHg
             self.last_sample_t = sample.t
         self._track_occlusion(dt)
         findings = self.supervisor.check(
@@ -325,15 +351,19 @@ class Controller:
         if self.state == State.HOLDING:
             assert self.target is not None
             return self.regulator.hold(now, self.filter, self.target)
-        if self.state == State.MEASURING_LOP:
+        if self.state in (State.MEASURING_LOP, State.SELFTEST):
             assert self.procedure is not None
             act = self.procedure.step(now, self.filter, sample)
             if act is not None:
                 return act
-            self.last_lop = self.procedure.result()
-            self._emit("lop", self.last_lop)
-            if self.last_lop.get("lop_mmHg") is None:
-                self.alarms.raise_(AlarmCode.LOP_FAILED, now, latched=False)
+            result = self.procedure.result()
+            if self.procedure_kind == "lop":
+                self.last_lop = result
+                if result.get("lop_mmHg") is None:
+                    self.alarms.raise_(AlarmCode.LOP_FAILED, now, latched=False)
+            else:
+                self.last_selftest = result
+            self._emit(self.procedure_kind, result)
             self.procedure = None
             self._set_state(State.DEFLATING)
         if self.state == State.DEFLATING and self.pressure is not None and self.pressure < 3.0:
@@ -430,4 +460,6 @@ class Controller:
             "lop_mmHg": self.session.lop_mmHg,
             "max_target_mmHg": round(self.session.max_target(self.limits), 1),
             "last_lop": self.last_lop,
+            "last_selftest": self.last_selftest,
+            "nominal_mmHg": None if self.nominal_mmHg is None else round(self.nominal_mmHg, 2),
         }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from appliance.lop.beats import (
@@ -148,14 +146,6 @@ def _estimate_on_ramp(trace: UniformTrace, ramp: Ramp) -> LopEstimate:
     envelope = Envelope(beats.cuff_mmHg, beats.amplitude_mmHg, smoothed)
     artefacts += float(np.mean(weights < 0.05))
     reading = read_occlusion(beats.cuff_mmHg, beats.amplitude_mmHg, smoothed)
-    import appliance.lop.oscillogram as O
-
-    if (
-        O.USE_SETTLE
-        and reading.confirmed
-        and not settled(beats.cuff_mmHg, beats.amplitude_mmHg, reading)
-    ):
-        reading = dataclasses.replace(reading, confirmed=False)
     arterial = smoothed >= reading.floor_mmHg + ARTERIAL_FRACTION * (
         reading.peak_amplitude_mmHg - reading.floor_mmHg
     )
@@ -175,9 +165,10 @@ def _estimate_on_ramp(trace: UniformTrace, ramp: Ramp) -> LopEstimate:
             ramp=ramp.direction,
             peak_pulsation_mmHg=reading.peak_cuff_mmHg,
         )
+    steady = settled(beats.cuff_mmHg, beats.amplitude_mmHg, reading)
     return LopEstimate(
         lop_mmHg=reading.lop_mmHg,
-        confidence=_confidence(reading, len(beats), periodicity, artefacts),
+        confidence=_confidence(reading, len(beats), periodicity, artefacts, steady),
         reason=None,
         heart_rate_bpm=heart_rate,
         envelope=envelope,
@@ -185,6 +176,7 @@ def _estimate_on_ramp(trace: UniformTrace, ramp: Ramp) -> LopEstimate:
         failure=None,
         ramp=ramp.direction,
         peak_pulsation_mmHg=reading.peak_cuff_mmHg,
+        occlusion_confirmed=steady,
     )
 
 
@@ -282,7 +274,7 @@ def _occlusion_problem(reading: OcclusionReading, beats: Beats) -> tuple[LopFail
 
 
 def _confidence(
-    reading: OcclusionReading, n_beats: int, periodicity: float, artefacts: float
+    reading: OcclusionReading, n_beats: int, periodicity: float, artefacts: float, steady: bool
 ) -> float:
     """Heuristic 0..1: geometric mean of evidence factors, each 1 when the evidence is ample.
 
@@ -297,6 +289,7 @@ def _confidence(
             reading.beats_above / 6.0,
             1.0 - artefacts,
             0.7 if reading.peak_at_low_edge else 1.0,
+            1.0 if steady else 0.6,
         )
     )
     factors = np.clip(factors, 0.05, 1.0)

@@ -27,9 +27,9 @@ NOT_OCCLUDED_RATIO = 0.5
 # headroom the residual floor is judged from its rising edge and the estimate reads low.
 BEATS_ABOVE_TO_CONFIRM = 3
 HEADROOM_TO_CONFIRM_MMHG = 10.0
+# Settled: leaving out the beats of the top 5 mmHg moves the reading by no more than 4 mmHg.
 SETTLE_DROP_MMHG = 5.0
 SETTLE_TOLERANCE_MMHG = 4.0
-USE_SETTLE = True
 # Arterial pulsations are 0.5-3 mmHg at their peak; a smaller rise over the residual is a
 # wander of the noise floor, not an oscillogram.
 MIN_ARTERIAL_PEAK_MMHG = 0.5

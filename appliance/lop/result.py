@@ -56,11 +56,10 @@ class LopEstimate:
     ramp: str | None = None
     # Cuff pressure of the largest pulsations, close to mean arterial pressure.
     peak_pulsation_mmHg: float | None = None
-
-    @property
-    def occlusion_confirmed(self) -> bool:
-        """True once the trace has gone far enough past occlusion to stop inflating."""
-        return self.lop_mmHg is not None
+    # True once the trace has gone far enough past occlusion that more pressure would not
+    # change the value: the signal to stop inflating. A finished recording can give a value
+    # that is not confirmed in this sense (it then carries a lower confidence).
+    occlusion_confirmed: bool = False
 
     @classmethod
     def failed(
