@@ -1,4 +1,7 @@
-"""The `bfr` command line: one sub-command per module in `appliance.commands`."""
+"""The `bfr` command line: one sub-command per module in `appliance.commands`.
+
+Modules named `sim_*` are sub-commands of `bfr sim` and are registered by `commands/sim.py`.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bfr {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        if info.name.startswith("sim_"):
+            continue  # sub-commands of `bfr sim`, registered by commands/sim.py
         module = importlib.import_module(f"{commands.__name__}.{info.name}")
         module.register(sub)
     return parser

@@ -55,7 +55,7 @@ class Agreement:
 
     def line(self, label: str) -> str:
         return (
-            f"  {label:<34} n={self.n:<3} mean {self.mean:+5.1f}  SD {self.sd:4.1f}  "
+            f"  {label:<36} n={self.n:<3} mean {self.mean:+5.1f}  SD {self.sd:4.1f}  "
             f"within +-10 {self.within_10:4.0%}  r {self.r:4.2f}  unmeasured {self.unmeasured}"
         )
 

@@ -107,6 +107,9 @@ class AlarmBoard:
     def is_active(self, code: AlarmCode) -> bool:
         return code in self._active
 
+    def is_active_code(self, code: str) -> bool:
+        return any(c.value == code for c in self._active)
+
     def first_code(self) -> AlarmCode | None:
         """The most recent alarm code, for one-column traces."""
         alarms = self.active()

@@ -111,7 +111,6 @@ class Controller:
         self.output = SAFE
         self.occlusion_s = 0.0
         self.deflated_s = 0.0
-        self.lockout_until: float | None = None
         self.heartbeat_t: float | None = None
         self.procedure: Procedure | None = None
         self.last_lop: dict[str, Any] | None = None
@@ -179,10 +178,10 @@ class Controller:
     def _cmd_reset(self) -> None:
         if self.state != State.FAULT:
             raise CommandError("reset: only a FAULT needs a reset")
-        if self.pressure is None or self.pressure > self.limits.pressurised_mmHg:
-            raise CommandError("reset: wait until the cuff is empty")
         if self.hw.stop_button.is_pressed:
             raise CommandError("reset: release the stop button first")
+        if self.pressure is None or self.pressure > self.limits.pressurised_mmHg:
+            raise CommandError("reset: wait until the cuff is empty")
         self.fault = None
         self.alarms.reset_latched()
         self.supervisor.reset_after_fault()
@@ -217,12 +216,9 @@ class Controller:
         if self.state == State.MEASURING_LOP:
             raise CommandError("inflate: LOP measurement in progress")
         now = self.clock.now()
-        if self.lockout_until is not None and now < self.lockout_until:
-            raise CommandError(
-                f"inflate: reperfusion lockout, {self.lockout_until - now:.0f} s remaining"
-            )
-        if self.occlusion_s >= self.session.occlusion_limit_s:
-            raise CommandError("inflate: occlusion time limit reached; deflate for reperfusion")
+        lockout = self.reperfusion_remaining_s()
+        if lockout is not None:
+            raise CommandError(f"inflate: reperfusion lockout, {lockout:.0f} s remaining")
         if self.heartbeat_t is None:
             self.heartbeat_t = now
         self.target = target_mmHg
@@ -233,9 +229,7 @@ class Controller:
         self._check_target(target_mmHg)
         if self.state not in (State.INFLATING, State.HOLDING):
             raise CommandError("set_target: only while inflating or holding")
-        self.target = target_mmHg
-        if self.pressure is not None and self.pressure < target_mmHg * 0.9:
-            self._set_state(State.INFLATING)
+        self.target = target_mmHg  # HOLDING regulates to the new set point from here
 
     def _cmd_measure_lop(self, **args: Any) -> None:
         self._start_procedure("lop", "measure_lop", args)
@@ -330,6 +324,12 @@ class Controller:
             if self.pressure > self.limits.pressurised_mmHg:
                 self._enter_fault(AlarmCode.PRESSURISED_AT_START)
 
+    def reperfusion_remaining_s(self) -> float | None:
+        """After the occlusion limit, the limb must stay deflated for the full reperfusion time."""
+        if self.occlusion_s < self.session.occlusion_limit_s:
+            return None
+        return max(0.0, self.limits.reperfusion_s - self.deflated_s)
+
     def _track_occlusion(self, dt: float) -> None:
         if self.pressure is None:
             return
@@ -388,8 +388,6 @@ class Controller:
     def _enter_fault(self, code: AlarmCode) -> None:
         now = self.clock.now()
         self._apply(SAFE)
-        if code == AlarmCode.OCCLUSION_TIME:
-            self.lockout_until = now + self.limits.reperfusion_s
         if self.alarms.raise_(code, now, latched=True):
             self._emit("alarm", {"code": code.value, "fault": True})
         if self.state != State.FAULT:
@@ -440,9 +438,7 @@ class Controller:
 
     def status(self) -> dict[str, Any]:
         now = self.clock.now()
-        lockout = None
-        if self.lockout_until is not None and now < self.lockout_until:
-            lockout = round(self.lockout_until - now, 1)
+        lockout = self.reperfusion_remaining_s()
         return {
             "t": round(now, 3),
             "mmHg": None if self.pressure is None else round(self.pressure, 1),
@@ -455,7 +451,7 @@ class Controller:
             "valve_open": self.output.valve_open,
             "occlusion_s": round(self.occlusion_s, 1),
             "occlusion_limit_s": self.session.occlusion_limit_s,
-            "reperfusion_lockout_s": lockout,
+            "reperfusion_lockout_s": None if lockout is None else round(lockout, 1),
             "limb": self.session.limb,
             "lop_mmHg": self.session.lop_mmHg,
             "max_target_mmHg": round(self.session.max_target(self.limits), 1),

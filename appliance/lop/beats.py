@@ -13,7 +13,7 @@ MIN_HEART_RATE_BPM = 40.0
 MAX_HEART_RATE_BPM = 180.0
 # Below the slowest heart rate: keeps the whole beat, drops the ramp and breathing.
 LOW_CUT_HZ = 0.5
-# The amplitude lives in the first two or three harmonics; higher up there is mostly the 1 mmHg
+# The amplitude lives in the first two harmonics; higher up there is mostly the 1 mmHg
 # quantisation staircase (a deflation at 4-7 mmHg/s steps at 4-7 Hz) and pump noise.
 HARMONICS_KEPT = 2.0
 HIGH_CUT_RANGE_HZ = (3.0, 7.0)

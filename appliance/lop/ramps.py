@@ -57,9 +57,15 @@ def pressure_trend(pressure_mmHg: np.ndarray, rate_hz: float) -> np.ndarray:
     return moving_average(trend, int(0.5 * rate_hz))
 
 
-def find_ramps(pressure_mmHg: np.ndarray, rate_hz: float) -> list[Ramp]:
-    """The rise up to the highest pressure and the fall after it, each trimmed of transients."""
-    trend = pressure_trend(pressure_mmHg, rate_hz)
+def find_ramps(
+    pressure_mmHg: np.ndarray, rate_hz: float, trend: np.ndarray | None = None
+) -> list[Ramp]:
+    """The rise up to the highest pressure and the fall after it, each trimmed of transients.
+
+    `trend` is `pressure_trend` of the same trace, if the caller has it already.
+    """
+    if trend is None:
+        trend = pressure_trend(pressure_mmHg, rate_hz)
     slope = moving_average(np.gradient(trend) * rate_hz, int(0.5 * rate_hz))
     top = int(np.argmax(trend))
     ramps: list[Ramp] = []

@@ -10,7 +10,7 @@ from appliance.lop.beats import Beats
 from appliance.lop.oscillogram import noise_level, smooth_oscillogram
 
 # Where the envelope is above this share of its peak the artery pulses clearly.
-STRONG_SHARE = 0.5
+STRONG_SHARE = 0.35
 MIN_BEATS = 8
 
 

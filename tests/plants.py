@@ -1,0 +1,23 @@
+"""Plants for tests that need a condition the physics alone would not produce on cue."""
+
+from __future__ import annotations
+
+from hardware.sim.plant import Plant
+
+
+class OffsetPlant:
+    """Wraps a plant and adds an external pressure (someone leaning on the cuff)."""
+
+    def __init__(self, inner: Plant) -> None:
+        self.inner = inner
+        self.offset_mmHg = 0.0
+
+    def step(self, dt_s: float, pump_duty: float, valve_open: bool) -> None:
+        self.inner.step(dt_s, pump_duty, valve_open)
+
+    @property
+    def pressure_mmHg(self) -> float:
+        return self.inner.pressure_mmHg + self.offset_mmHg
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)

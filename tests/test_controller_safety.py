@@ -1,0 +1,252 @@
+"""Every supervisor trigger, made to happen in simulation: outputs safe within 1 s, right code."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.controller.limits import SafetyLimits
+from appliance.controller.supervisor import State
+from appliance.simulation import SimulatedAppliance, build_simulated
+from hardware.sim.cuff import CuffPlant, default_plant
+from tests.plants import OffsetPlant
+
+ARM = {"limb": "arm", "posture": "seated", "leak_orifice_mm": 0.0, "artefact_rate_per_min": 0.0}
+
+
+def make(plant=None, seed: int = 3, **overrides) -> SimulatedAppliance:
+    sim = build_simulated(plant or default_plant(seed, **{**ARM, **overrides}), seed)
+    sim.run(0.3)
+    limb = sim.plant.patient.limb
+    assert sim.controller.handle({"cmd": "configure", "limb": limb})["ok"]
+    return sim
+
+
+def hold(sim: SimulatedAppliance, target: float = 120.0) -> None:
+    assert sim.controller.handle({"cmd": "inflate", "target_mmHg": target})["ok"]
+    assert sim.run_until(lambda: sim.controller.state == State.HOLDING, 40.0)
+    sim.run(1.0)
+
+
+def safe(sim: SimulatedAppliance) -> bool:
+    return sim.rig.pump_duty == 0.0 and sim.rig.valve_open
+
+
+def time_to_fault(sim: SimulatedAppliance, code: str, limit_s: float) -> float:
+    """Seconds from now until FAULT with `code` and pump off + valve open at the pins."""
+    start = sim.clock.now()
+    ok = sim.run_until(
+        lambda: sim.controller.state == State.FAULT and safe(sim), limit_s, step_s=0.002
+    )
+    assert ok, f"no safe FAULT within {limit_s} s: {sim.controller.status()}"
+    assert sim.controller.fault is not None and sim.controller.fault.value == code
+    return sim.clock.now() - start
+
+
+def test_overpressure_above_absolute_cap_in_any_state() -> None:
+    plant = OffsetPlant(default_plant(3, **ARM))
+    sim = make(plant)
+    plant.offset_mmHg = 310.0
+    assert time_to_fault(sim, "OVERPRESSURE", 1.0) < 1.0
+
+
+def test_session_ceiling() -> None:
+    plant = OffsetPlant(default_plant(3, **ARM))
+    sim = make(plant)
+    hold(sim, 120.0)
+    plant.offset_mmHg = 45.0  # above target + 35
+    assert time_to_fault(sim, "CEILING", 1.0) < 1.0
+
+
+def test_pump_dead_no_rise() -> None:
+    sim = make()
+    sim.rig.pump_dead = True
+    assert sim.controller.handle({"cmd": "inflate", "target_mmHg": 120})["ok"]
+    # The window is 4 s of hard pumping without 3 mmHg of rise, then deflate at once.
+    assert time_to_fault(sim, "PUMP_NO_RISE", 5.0) < 5.0
+
+
+def test_cuff_off_no_rise() -> None:
+    # A cuff open to the air: a huge leak the pump cannot close.
+    sim = make(leak_orifice_mm=4.0)
+    assert sim.controller.handle({"cmd": "inflate", "target_mmHg": 120})["ok"]
+    assert time_to_fault(sim, "PUMP_NO_RISE", 5.0) < 5.0
+
+
+def test_valve_stuck_closed_keeps_pump_off() -> None:
+    sim = make()
+    hold(sim, 150.0)
+    sim.rig.valve_stuck_closed = True
+    sim.controller.handle({"cmd": "deflate"})
+    assert time_to_fault(sim, "VALVE_STUCK", 3.0) < 3.0
+    sim.run(2.0)
+    assert sim.rig.pump_duty == 0.0
+    assert sim.plant.pressure_mmHg > 100  # it really is stuck: the alarm tells people to act
+
+
+@pytest.mark.parametrize("rail", ["low", "high"])
+def test_sensor_disconnected_to_rail(rail: str) -> None:
+    sim = make()
+    hold(sim)
+    sim.rig.adc.rail = rail
+    assert time_to_fault(sim, "SENSOR_RANGE", 1.0) < 1.0
+
+
+def test_sensor_stuck_reading() -> None:
+    sim = make()
+    hold(sim)
+    sim.rig.adc.stuck = True
+    assert time_to_fault(sim, "SENSOR_STUCK", 1.0) < 1.0
+
+
+def test_sensor_read_errors() -> None:
+    sim = make()
+    hold(sim)
+    sim.rig.adc.error_rate = 1.0
+    assert time_to_fault(sim, "SENSOR_READ", 1.0) < 1.0
+
+
+def test_single_read_error_is_tolerated() -> None:
+    sim = make()
+    hold(sim)
+    sim.rig.adc.fail_transactions = 1
+    sim.run(1.0)
+    assert sim.controller.state == State.HOLDING
+
+
+def test_sensor_chip_gone() -> None:
+    sim = make()
+    hold(sim)
+    sim.rig.adc.absent = True
+    assert time_to_fault(sim, "SENSOR_READ", 1.0) < 1.0
+
+
+def test_occlusion_time_limit_then_reperfusion_lockout() -> None:
+    sim = make()
+    c = sim.controller
+    assert c.handle(
+        {"cmd": "configure", "limb": "arm", "occlusion_limit_s": 60, "reperfusion_s": 60}
+    )["ok"]
+    hold(sim)
+    assert time_to_fault(sim, "OCCLUSION_TIME", 60.0) < 60.0
+    sim.run(3.0)
+    assert c.handle({"cmd": "reset"})["ok"]
+    refused = c.handle({"cmd": "inflate", "target_mmHg": 120})
+    assert not refused["ok"] and "reperfusion" in refused["error"]
+    assert c.status()["reperfusion_lockout_s"] > 50
+    sim.run(62.0)
+    assert c.status()["reperfusion_lockout_s"] is None
+    assert c.handle({"cmd": "inflate", "target_mmHg": 120})["ok"]
+
+
+def test_occlusion_limit_cannot_exceed_hard_limit() -> None:
+    sim = make()
+    reply = sim.controller.handle({"cmd": "configure", "limb": "arm", "occlusion_limit_s": 1200})
+    assert not reply["ok"] and "occlusion_limit_s" in reply["error"]
+
+
+def test_lost_ui_heartbeat() -> None:
+    sim = make()
+    hold(sim)
+    sim.ui_heartbeat = False
+    elapsed = time_to_fault(sim, "HEARTBEAT_LOST", 5.0)
+    assert 2.5 < elapsed < 4.5  # a 3 s timeout, then at once
+
+
+def test_stop_button_opens_valve_within_20_ms() -> None:
+    sim = make()
+    hold(sim)
+    sim.rig.press_stop()
+    assert time_to_fault(sim, "STOP_BUTTON", 0.02) < 0.02
+    reply = sim.controller.handle({"cmd": "reset"})
+    assert not reply["ok"] and "stop button" in reply["error"]
+
+
+def test_ui_stop() -> None:
+    sim = make()
+    hold(sim)
+    sim.controller.handle({"cmd": "stop"})
+    assert safe(sim) and sim.controller.fault.value == "STOP_UI"
+
+
+def test_pressurised_at_start_deflates_and_warns() -> None:
+    plant: CuffPlant = default_plant(3, **ARM)
+    for _ in range(3000):  # a cuff left inflated by a crashed controller
+        plant.step(0.001, 1.0, False)
+    assert plant.pressure_mmHg > 50
+    sim = build_simulated(plant, 3)
+    sim.run(0.2)
+    assert sim.controller.fault is not None
+    assert sim.controller.fault.value == "PRESSURISED_AT_START"
+    assert safe(sim)
+    sim.run(5.0)
+    assert plant.pressure_mmHg < 5
+
+
+def test_controller_starts_deflated() -> None:
+    sim = make()
+    assert safe(sim)
+    assert sim.controller.state == State.IDLE
+
+
+def test_high_window_alarms_then_escalates() -> None:
+    sim = make()
+    hold(sim, 150.0)
+    c = sim.controller
+    sim.rig.valve_stuck_closed = True  # venting cannot bring it down
+    assert c.handle({"cmd": "set_target", "target_mmHg": 125})["ok"]
+    assert sim.run_until(lambda: c.alarms.is_active_code("PRESSURE_HIGH"), 2.5, step_s=0.01)
+    assert c.state == State.HOLDING  # alarm, still regulating
+    assert time_to_fault(sim, "PRESSURE_HIGH", 6.0) < 6.0
+    # Deflating now, the stuck valve is named as well.
+    assert sim.run_until(lambda: c.alarms.is_active_code("VALVE_STUCK"), 3.0)
+
+
+def test_low_window_alarms_and_keeps_pumping() -> None:
+    sim = make(pump_free_flow_mL_s=6.0)
+    hold(sim, 100.0)
+    c = sim.controller
+    assert c.handle({"cmd": "set_target", "target_mmHg": 125})["ok"]
+    assert sim.run_until(lambda: c.alarms.is_active_code("PRESSURE_LOW"), 2.5, step_s=0.01)
+    assert c.state == State.HOLDING and sim.rig.pump_duty > 0
+    assert sim.run_until(lambda: not c.alarms.is_active_code("PRESSURE_LOW"), 30.0)
+    assert c.state == State.HOLDING
+
+
+def test_leak_alarm_then_escalation() -> None:
+    sim = make(leak_orifice_mm=0.35)
+    hold(sim, 120.0)
+    c = sim.controller
+    assert sim.run_until(lambda: c.alarms.is_active_code("LEAK"), 12.0)
+    assert c.state == State.HOLDING
+    assert time_to_fault(sim, "LEAK", 70.0) < 70.0
+
+
+def test_inflate_timeout() -> None:
+    # A thigh cuff needs well over 8 s to reach 200 mmHg: with an 8 s limit it must give up.
+    sim = build_simulated(default_plant(3, limb="leg"), 3, limits=SafetyLimits(inflate_timeout_s=8))
+    sim.run(0.3)
+    assert sim.controller.handle({"cmd": "configure", "limb": "leg"})["ok"]
+    assert sim.controller.handle({"cmd": "inflate", "target_mmHg": 200})["ok"]
+    assert 8.0 <= time_to_fault(sim, "INFLATE_TIMEOUT", 9.0) < 9.0
+
+
+def test_silence_mutes_but_keeps_alarm() -> None:
+    sim = make(leak_orifice_mm=0.35)
+    hold(sim, 120.0)
+    c = sim.controller
+    assert sim.run_until(lambda: c.alarms.is_active_code("LEAK"), 12.0)
+    status = c.handle({"cmd": "silence"})["status"]
+    assert status["silenced"] and any(a["code"] == "LEAK" for a in status["alarms"])
+    sim.run(31.0)
+    assert not c.status()["silenced"]
+
+
+def test_fault_needs_reset_and_empty_cuff() -> None:
+    sim = make()
+    hold(sim)
+    c = sim.controller
+    c.handle({"cmd": "stop"})
+    assert not c.handle({"cmd": "inflate", "target_mmHg": 100})["ok"]
+    sim.run(5.0)
+    assert c.handle({"cmd": "reset"})["ok"]
+    assert c.state == State.IDLE and not c.status()["alarms"]
