@@ -86,10 +86,10 @@ def run(args: argparse.Namespace) -> int:
         end = sim.clock.now() + args.duration
         next_set = None
         while sim.clock.now() < end and c.state != State.FAULT:
-            if args.reps and hasattr(sim.plant, "start_set") and c.state == State.HOLDING:
-                if next_set is None or sim.clock.now() >= next_set:
-                    sim.plant.start_set(15)
-                    next_set = sim.clock.now() + 15 * 2.5 + 30
+            due = next_set is None or sim.clock.now() >= next_set
+            if args.reps and due and c.state == State.HOLDING and hasattr(sim.plant, "start_set"):
+                sim.plant.start_set(15)
+                next_set = sim.clock.now() + 15 * 2.5 + 30
             sim.run(min(0.5, end - sim.clock.now()))
         if c.state == State.FAULT:
             sim.run(1.0)  # the trace shows the deflation that follows a fault
