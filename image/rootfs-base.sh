@@ -13,6 +13,7 @@ components="main non-free-firmware"
 rm -rf "$out"
 mkdir -p "$(dirname "$out")"
 export BFR_IMAGE_DIR="$here"
+# force-conf*: keep the files the essential hooks put in place (no prompt on a conffile).
 # --variant=apt: a small root (Essential + apt) and no Recommends, so the package set is what
 # packages.txt says. The hooks are run from this directory by name (essential*, customize*).
 mmdebstrap \
@@ -21,6 +22,8 @@ mmdebstrap \
     --variant=apt \
     --components="$components" \
     --aptopt='Acquire::Retries "3"' \
+    --dpkgopt='force-confdef' \
+    --dpkgopt='force-confold' \
     --dpkgopt='path-exclude=/usr/share/doc/*' \
     --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --dpkgopt='path-exclude=/usr/share/man/*' \

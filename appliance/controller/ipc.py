@@ -45,6 +45,17 @@ def _reject_constant(name: str) -> Any:
 class _Connection(socketserver.StreamRequestHandler):
     server: ControllerServer
 
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections.add(self.request)
+
+    def finish(self) -> None:
+        with self.server.lock:
+            self.server.connections.discard(self.request)
+        with contextlib.suppress(OSError):
+            super().finish()
+
     def handle(self) -> None:
         while True:
             line = self.rfile.readline(MAX_LINE + 2)
@@ -87,6 +98,8 @@ class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
         self.handler = handler
         self.snapshot = snapshot
         self.closing = threading.Event()
+        self.lock = threading.Lock()
+        self.connections: set[socket.socket] = set()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         super().__init__(path, _Connection)
@@ -98,9 +111,14 @@ class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
         return thread
 
     def close(self) -> None:
+        """Stop accepting and drop every client, as a stopped controller process would."""
         self.closing.set()
         self.shutdown()
         self.server_close()
+        with self.lock:
+            for conn in list(self.connections):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
 

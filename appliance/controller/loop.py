@@ -47,8 +47,9 @@ class ControlLoop:
                     break
                 self.controller.tick()
                 if self.watchdog is not None:
-                    healthy = self.controller.healthy and self.overruns_recent(now, next_t)
-                    self.watchdog.feed(now, healthy, self._status_text())
+                    done = self.clock.now()  # a tick that blocked (wedged bus) shows here
+                    healthy = self.controller.healthy and self.on_schedule(done, next_t)
+                    self.watchdog.feed(done, healthy, self._status_text())
                 next_t += self.period_s
                 delay = next_t - self.clock.now()
                 if delay < -self.period_s * 5:
@@ -66,8 +67,8 @@ class ControlLoop:
         if self.watchdog is not None:
             self.watchdog.stopping()
 
-    def overruns_recent(self, now: float, scheduled: float) -> bool:
-        """Healthy timing: this tick started within 100 ms of its schedule."""
+    def on_schedule(self, now: float, scheduled: float) -> bool:
+        """Healthy timing: this tick finished within 100 ms of its schedule."""
         return now - scheduled < 0.1
 
     def _status_text(self) -> str:

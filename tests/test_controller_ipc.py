@@ -1,0 +1,172 @@
+"""IPC: the real socket server in front of a running simulated controller; validation; fuzzing."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from appliance.controller.commands import COMMANDS, CommandError, parse_command
+from appliance.controller.ipc import ControllerClient, ControllerServer
+from appliance.controller.process import Snapshots
+from appliance.controller.supervisor import State
+from appliance.simulation import SimulatedAppliance, build_simulated
+from hardware.sim.cuff import default_plant
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[tuple[SimulatedAppliance, str]]:
+    """A simulated controller looping in its own thread, served on a Unix socket."""
+    sim = build_simulated(default_plant(2, limb="arm", leak_orifice_mm=0.0), 2)
+    sim.clock.realtime = True  # the loop thread paces itself like the device
+    snapshots = Snapshots(sim.controller)
+    sim.controller.on_tick = lambda rec: snapshots.publish(rec.t)
+    path = str(tmp_path / "c.sock")
+    server = ControllerServer(path, sim.controller.submit, snapshots.latest)
+    server.start()
+    loop_thread = threading.Thread(target=sim.loop.run, daemon=True)
+    loop_thread.start()
+    yield sim, path
+    sim.loop.stop()
+    loop_thread.join(5)
+    server.close()
+
+
+def raw_exchange(path: str, payload: bytes) -> dict:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(3)
+        s.connect(path)
+        s.sendall(payload)
+        return json.loads(s.makefile("rb").readline())
+
+
+def test_status_and_commands_over_socket(running) -> None:
+    sim, path = running
+    client = ControllerClient(path)
+    reply = client.request({"cmd": "status", "id": 7})
+    assert reply["ok"] and reply["id"] == 7
+    assert reply["status"]["state"] in ("IDLE", "DEFLATING")
+    assert client.request({"cmd": "configure", "limb": "arm"})["ok"]
+    reply = client.request({"cmd": "inflate", "target_mmHg": 80})
+    assert reply["ok"], reply
+    assert client.request({"cmd": "stop"})["status"]["fault"] == "STOP_UI"
+    client.close()
+
+
+def test_bad_commands_get_clear_errors_and_change_nothing(running) -> None:
+    sim, path = running
+    client = ControllerClient(path)
+    before = client.request({"cmd": "status"})["status"]["state"]
+    cases = {
+        "cmd: must be one of": {"cmd": "explode"},
+        "target_mmHg: 301.0 is outside": {"cmd": "inflate", "target_mmHg": 301},
+        "target_mmHg: must be a number": {"cmd": "inflate", "target_mmHg": "120"},
+        "unknown field(s) force": {"cmd": "inflate", "target_mmHg": 100, "force": True},
+        "limb: must be one of arm, leg": {"cmd": "configure", "limb": "tail"},
+        "needs allow_above_80": {"cmd": "configure", "limb": "leg", "max_pct_lop": 90},
+    }
+    for needle, message in cases.items():
+        reply = client.request(message)
+        assert not reply["ok"]
+        assert needle in reply["error"], reply
+    assert "invalid JSON" in raw_exchange(path, b"{not json\n")["error"]
+    assert "NaN" in raw_exchange(path, b'{"cmd":"inflate","target_mmHg":NaN}\n')["error"]
+    assert "longer" in raw_exchange(path, b"x" * 5000 + b"\n")["error"]
+    assert client.request({"cmd": "status"})["status"]["state"] == before
+    assert sim.controller.target is None
+
+
+def test_target_above_session_limit_is_refused(running) -> None:
+    _, path = running
+    client = ControllerClient(path)
+    assert client.request({"cmd": "configure", "limb": "arm", "lop_mmHg": 150})["ok"]
+    reply = client.request({"cmd": "inflate", "target_mmHg": 121})  # 80 % of 150 = 120
+    assert not reply["ok"] and "limit of 120" in reply["error"]
+
+
+def test_subscribe_streams_status(running) -> None:
+    _, path = running
+    stream = ControllerClient(path).subscribe(hz=25)
+    first = next(stream)
+    second = next(stream)
+    assert first["event"] == "status" and "mmHg" in second and "state" in second
+    stream.close()
+
+
+def test_client_reconnects_after_server_restart(tmp_path: Path) -> None:
+    path = str(tmp_path / "r.sock")
+    handler = lambda m: {"ok": True, "status": {"echo": m.get("cmd")}}  # noqa: E731
+    server = ControllerServer(path, handler, dict)
+    server.start()
+    client = ControllerClient(path)
+    assert client.request({"cmd": "status"})["ok"]
+    server.close()
+    assert not client.request({"cmd": "status"})["ok"]  # clear error, no exception
+    server = ControllerServer(path, handler, dict)
+    server.start()
+    assert client.request({"cmd": "status"})["status"]["echo"] == "status"
+    server.close()
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+commands = st.fixed_dictionaries(
+    {"cmd": st.sampled_from(COMMANDS) | st.text(max_size=10)},
+    optional={
+        "target_mmHg": st.floats(allow_nan=True, allow_infinity=True) | json_values,
+        "limb": st.sampled_from(["arm", "leg", "", "ARM"]) | json_values,
+        "lop_mmHg": st.floats(-100, 1000) | json_values,
+        "max_pct_lop": st.floats(-10, 200) | json_values,
+        "allow_above_80": st.booleans() | json_values,
+        "occlusion_limit_s": st.floats(-10, 5000) | json_values,
+        "zero_mmHg": st.floats(-100, 100),
+        "span": st.floats(0, 3),
+        "junk": json_values,
+    },
+)
+
+
+@given(st.one_of(json_values, commands))
+@settings(max_examples=400, deadline=None)
+def test_parser_never_crashes(message) -> None:
+    try:
+        command = parse_command(message)
+    except CommandError as exc:
+        assert str(exc)
+        return
+    for value in command.args.values():
+        if isinstance(value, float):
+            assert value == value and abs(value) != float("inf")
+
+
+@given(st.lists(commands, min_size=1, max_size=12))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_random_command_sequences_never_unsafe(sequence) -> None:
+    sim = build_simulated(default_plant(4, limb="arm", leak_orifice_mm=0.0), 4)
+    c = sim.controller
+    for message in sequence:
+        reply = c.handle(message)
+        assert isinstance(reply, dict) and "ok" in reply
+        if not reply["ok"]:
+            assert isinstance(reply["error"], str) and reply["error"]
+        sim.run(0.05)
+        allowed = c.session.max_target(c.limits)
+        assert c.target is None or c.target <= allowed + 0.01
+        assert c.target is None or c.target <= 300
+        assert c.session.max_pct_lop <= 100
+        if c.state in (State.FAULT, State.IDLE, State.DEFLATING):
+            assert sim.rig.pump_duty == 0.0 and sim.rig.valve_open
+    sim.close()

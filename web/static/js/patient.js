@@ -1,0 +1,162 @@
+// The patient's screen: one instruction at a time, driven by the session runner's `session` view.
+import { installCommon } from "./common.js";
+import { on, sendSessionInput } from "./link.js";
+import { formatClock, t, wordParams } from "./i18n.js";
+import { metronomeBeep } from "./sound.js";
+
+installCommon();
+
+const $ = (id) => document.getElementById(id);
+const views = { idle: $("view-idle"), session: $("view-session") };
+const widgets = {
+  picture: $("widget-picture"),
+  reps: $("widget-reps"),
+  countdown: $("widget-countdown"),
+  rating: $("widget-rating"),
+};
+const COUNTDOWN_PHASES = ["rest", "lop_rest", "reperfusion"];
+
+let view = { active: false };
+let countdown = { total: 0, remaining: 0, at: 0, phase: null };
+let ratingTouched = { rpe: false, pain: false };
+let ratedSet = null;
+
+function showOnly(name) {
+  for (const [key, el] of Object.entries(widgets)) el.hidden = key !== name;
+}
+
+function stepLabel(v) {
+  if (v.exercise == null || v.set_index == null) return "";
+  return t("step.set", {
+    exercise: v.exercise,
+    set_number: v.set_index + 1,
+    sets: v.sets_total,
+  });
+}
+
+function render() {
+  const v = view;
+  views.idle.hidden = !!v.active;
+  views.session.hidden = !v.active;
+  document.body.dataset.phase = v.active ? v.phase : "idle";
+  if (!v.active) return;
+
+  $("prompt-text").textContent = v.prompt_key ? t(`prompt.${v.prompt_key}`, wordParams(v.prompt_params)) : "";
+  $("step-label").textContent = stepLabel(v);
+  $("confirm-cuff").hidden = !(v.actions || []).includes("confirm_cuff");
+
+  if (v.phase === "cuff_placement" && v.picture) {
+    showPicture(v.picture.limb, v.picture.side);
+    showOnly("picture");
+  } else if (v.awaiting_rating) {
+    startRating(v);
+    showOnly("rating");
+  } else if (v.phase === "set" && v.reps_target) {
+    showOnly("reps");
+    $("rep-target").textContent = v.reps_target;
+    $("rep-count").textContent = v.reps_done ?? 0;
+    if (v.rep == null && v.countdown_s) {
+      $("metronome").dataset.phase = "lead_in";
+      $("metronome-word").textContent = Math.ceil(v.countdown_s);
+    }
+  } else if ((COUNTDOWN_PHASES.includes(v.phase) || v.phase === "set") && v.countdown_s != null) {
+    showOnly("countdown");
+  } else {
+    showOnly(null);
+  }
+  trackCountdown(v);
+}
+
+function showPicture(limb, side) {
+  const wanted = `${limb}-${side}`;
+  for (const el of document.querySelectorAll(".cuff-figure [data-cuff]")) {
+    el.classList.toggle("active", el.dataset.cuff === wanted);
+  }
+  for (const el of document.querySelectorAll(".cuff-closeup")) {
+    el.hidden = el.dataset.limb !== limb;
+  }
+}
+
+function trackCountdown(v) {
+  if (v.countdown_s == null) {
+    countdown.phase = null;
+    return;
+  }
+  const key = `${v.phase}:${v.exercise_index}:${v.set_index}`;
+  if (countdown.phase !== key || v.countdown_s > countdown.total) {
+    countdown.total = Math.max(v.countdown_s, 1);
+    countdown.phase = key;
+  }
+  countdown.remaining = v.countdown_s;
+  countdown.at = performance.now();
+}
+
+// The ring runs on the page's own clock between updates, so it moves smoothly.
+function animate() {
+  if (!widgets.countdown.hidden && countdown.phase) {
+    const left = Math.max(0, countdown.remaining - (performance.now() - countdown.at) / 1000);
+    $("countdown-seconds").textContent = Math.ceil(left);
+    $("ring-value").setAttribute("stroke-dasharray", `${(100 * left) / countdown.total} 100`);
+  }
+  requestAnimationFrame(animate);
+}
+requestAnimationFrame(animate);
+
+function startRating(v) {
+  const setKey = `${v.session_id}:${v.exercise_index}:${v.set_index}`;
+  if (ratedSet === setKey) return;
+  ratedSet = setKey;
+  ratingTouched = { rpe: false, pain: false };
+  for (const name of ["rpe", "pain"]) {
+    $(name).value = 0;
+    $(`${name}-value`).textContent = "-";
+  }
+  $("pain-warning").hidden = true;
+  $("rating-save").disabled = true;
+}
+
+for (const name of ["rpe", "pain"]) {
+  $(name).addEventListener("input", () => {
+    ratingTouched[name] = true;
+    $(`${name}-value`).textContent = $(name).value;
+    $("pain-warning").hidden = Number($("pain").value) <= 7 || !ratingTouched.pain;
+    $("rating-save").disabled = !(ratingTouched.rpe && ratingTouched.pain);
+  });
+}
+
+$("widget-rating").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("rating-save").disabled = true;
+  const reply = await sendSessionInput({
+    action: "rate_set",
+    rpe: Number($("rpe").value),
+    pain: Number($("pain").value),
+  });
+  if (!reply || !reply.ok) $("rating-save").disabled = false;
+});
+
+$("confirm-cuff").addEventListener("click", () => sendSessionInput({ action: "confirm_cuff" }));
+
+on("session", (data) => {
+  view = data || { active: false };
+  render();
+});
+
+on("beat", (beat) => {
+  const metronome = $("metronome");
+  metronome.dataset.phase = beat.phase;
+  $("metronome-word").textContent = t(`reps.${beat.phase}`);
+  if (beat.reps_done != null) $("rep-count").textContent = beat.reps_done;
+  // Restart the CSS pulse on every beat.
+  metronome.classList.remove("pulse");
+  void metronome.offsetWidth;
+  metronome.classList.add("pulse");
+  metronomeBeep(beat.phase);
+});
+
+on("status", (status) => {
+  const line = $("occlusion-line");
+  const inflated = status && status.occlusion_s > 0;
+  line.hidden = !inflated;
+  if (inflated) $("occlusion-time").textContent = formatClock(status.occlusion_s);
+});
