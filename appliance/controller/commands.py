@@ -83,7 +83,12 @@ def _configure(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _measure_lop(d: dict[str, Any]) -> dict[str, Any]:
+    repeats = _number(d, "repeats", 1, 2, optional=True) or 1.0
+    if repeats != int(repeats):
+        raise CommandError("repeats: must be 1 or 2")
     return {
+        "repeats": int(repeats),
+        "rest_s": _number(d, "rest_s", 10, 300, optional=True) or 60.0,
         "limb": _choice(d, "limb", LIMBS),
         "side": _choice(d, "side", SIDES, default="left"),
         "posture": _choice(d, "posture", POSTURES, default="seated"),
@@ -108,7 +113,7 @@ _FIELDS: dict[str, set[str]] = {
         "occlusion_limit_s",
         "reperfusion_s",
     },
-    "measure_lop": {"limb", "side", "posture", "cuff"},
+    "measure_lop": {"limb", "side", "posture", "cuff", "repeats", "rest_s"},
     "selftest": {"leak_test_mmHg"},
     "set_calibration": {"zero_mmHg", "span"},
 }

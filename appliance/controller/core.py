@@ -35,7 +35,12 @@ SAFE = Actuation(0.0, True)
 
 
 class Procedure(Protocol):
-    """A measurement the controller runs itself (LOP): it proposes actuation, never forces it."""
+    """A measurement the controller runs itself (LOP): it proposes actuation, never forces it.
+
+    The supervisor keeps running underneath and faults at `ceiling_mmHg` (never above 300).
+    """
+
+    ceiling_mmHg: float
 
     def step(self, now: float, f: PressureFilter, sample: Sample | None) -> Actuation | None:
         """Actuation for this tick, or None when finished."""
@@ -282,7 +287,7 @@ class Controller:
                 valve_open=self.output.valve_open,
                 state=self.state,
                 target=self.target,
-                ceiling=self.session.ceiling(self.limits, self.target or 0.0),
+                ceiling=self._ceiling(),
                 occlusion_s=self.occlusion_s,
                 occlusion_limit_s=self.session.occlusion_limit_s,
                 heartbeat_age_s=None if self.heartbeat_t is None else now - self.heartbeat_t,
@@ -323,6 +328,12 @@ class Controller:
             self._startup = False
             if self.pressure > self.limits.pressurised_mmHg:
                 self._enter_fault(AlarmCode.PRESSURISED_AT_START)
+
+    def _ceiling(self) -> float:
+        """A measurement sets its own ceiling; holding is capped just above the set point."""
+        if self.procedure is not None:
+            return min(self.limits.absolute_cap_mmHg, self.procedure.ceiling_mmHg)
+        return self.session.ceiling(self.limits, self.target or 0.0)
 
     def reperfusion_remaining_s(self) -> float | None:
         """After the occlusion limit, the limb must stay deflated for the full reperfusion time."""

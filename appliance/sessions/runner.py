@@ -39,8 +39,6 @@ from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
 
-from appliance.sessions.summary import session_summary
-
 from appliance import screening
 from appliance.protocols import DEFAULT_REST_S, Exercise
 from appliance.sessions import link as ctl
@@ -51,6 +49,7 @@ from appliance.sessions.phases import ACTIONS, Phase, RunnerView
 from appliance.sessions.plan import SessionPlan, release_s
 from appliance.sessions.pressure_trace import TraceSampler
 from appliance.sessions.prompts import Prompt
+from appliance.sessions.summary import session_summary
 from appliance.store import Store, audit, records
 from appliance.store.records import LOP_RANGE_MMHG, LopMeasurement, SetRecord
 from appliance.store.trace import TraceRecorder
