@@ -15,6 +15,8 @@ STANDARD_SETS = (30, 15, 15, 15)
 @dataclass(frozen=True)
 class ExerciseRun:
     metrics: HoldMetrics | None
+    start_t: float
+    end_t: float
     final_state: str
     alarms: tuple[str, ...]
     points: tuple[HoldPoint, ...]
@@ -49,9 +51,13 @@ def run_resistance_exercise(
         step = sim.run
         reached = sim.run_until(lambda: c.state in (State.HOLDING, State.FAULT), 60.0)
         start_t = sim.clock.now()
+        period = rep_period_s or plant.params.rep_period_s
+        rep_windows: list[tuple[float, float]] = []
         if reached and c.state == State.HOLDING:
             step(2.0)
             for i, reps in enumerate(sets):
+                t0 = sim.clock.now()
+                rep_windows += [(t0 + k * period, t0 + (k + 1) * period) for k in range(reps)]
                 plant.start_set(reps, period_s=rep_period_s, duration_s=rep_duration_s)
                 while plant.reps_pending and c.state == State.HOLDING:
                     step(1.0)
@@ -66,9 +72,11 @@ def run_resistance_exercise(
         c.on_tick = previous
     metrics = None
     if final == State.HOLDING.value:
-        metrics = hold_metrics(points, target_mmHg, start_t, end_t)
+        metrics = hold_metrics(points, target_mmHg, start_t, end_t, rep_windows)
     return ExerciseRun(
         metrics=metrics,
+        start_t=start_t,
+        end_t=end_t,
         final_state=final,
         alarms=tuple(code.value for _, code in c.alarms.raised),
         points=tuple(points),

@@ -26,6 +26,8 @@ class HoldMetrics:
     within_10_pct: float
     peak_pct: float
     valley_pct: float
+    rep_peak_pct: float
+    rep_valley_pct: float
     valve_openings_per_min: float
     pump_starts_per_min: float
 
@@ -35,11 +37,17 @@ class HoldMetrics:
 
 
 def hold_metrics(
-    points: Sequence[HoldPoint], target: float, start_t: float, end_t: float
+    points: Sequence[HoldPoint],
+    target: float,
+    start_t: float,
+    end_t: float,
+    reps: Sequence[tuple[float, float]] = (),
 ) -> HoldMetrics:
     """Figures over [start_t, end_t]: start at first reaching the target, end at the last rep.
 
-    Peak and valley are the extreme true pressures in the window, so one bad rep shows.
+    `peak_pct`/`valley_pct` are the extreme true pressures in the window, so one bad rep shows;
+    `rep_peak_pct`/`rep_valley_pct` average each rep's own extremes over the `reps` windows
+    (start, end), as Swain 2025 reports them.
     """
     window = [p for p in points if start_t <= p.t <= end_t]
     if len(window) < 2:
@@ -52,13 +60,25 @@ def hold_metrics(
         opens += cur.valve_open and not prev.valve_open
         starts += cur.pump_duty > 0 and prev.pump_duty == 0
     minutes = (window[-1].t - window[0].t) / 60.0
+    rep_peaks, rep_valleys = [], []
+    for r0, r1 in reps:
+        in_rep = [p.plant_mmHg for p in window if r0 <= p.t < r1]
+        if in_rep:
+            rep_peaks.append(max(in_rep))
+            rep_valleys.append(min(in_rep))
+    peak = max(p.plant_mmHg for p in window)
+    valley = min(p.plant_mmHg for p in window)
     return HoldMetrics(
         target_mmHg=target,
         duration_s=window[-1].t - window[0].t,
         within_5_pct=100.0 * in5,
         within_10_pct=100.0 * in10,
-        peak_pct=100.0 * max(p.plant_mmHg for p in window) / target,
-        valley_pct=100.0 * min(p.plant_mmHg for p in window) / target,
+        peak_pct=100.0 * peak / target,
+        valley_pct=100.0 * valley / target,
+        rep_peak_pct=100.0 * (sum(rep_peaks) / len(rep_peaks) if rep_peaks else peak) / target,
+        rep_valley_pct=100.0
+        * (sum(rep_valleys) / len(rep_valleys) if rep_valleys else valley)
+        / target,
         valve_openings_per_min=opens / minutes,
         pump_starts_per_min=starts / minutes,
     )

@@ -55,8 +55,8 @@ def create_server(
     *,
     client_factory: ClientFactory = ControllerClient,
     wall: Callable[[], float] = time.time,
-    store: Store | None = None,
 ) -> WebServer:
+    """The app, its Socket.IO server and shared state; `start()` it to begin relaying."""
     app = Flask(__name__)
     app.config.update(
         # A fresh key per start: a restart locks the console, which is what a restart should do.
@@ -65,7 +65,6 @@ def create_server(
         SESSION_COOKIE_SAMESITE="Strict",
         SEND_FILE_MAX_AGE_DEFAULT=60,
         MAX_CONTENT_LENGTH=64 * 1024,
-        JSON_SORT_KEYS=False,
     )
     socketio = SocketIO(
         app,
@@ -75,7 +74,7 @@ def create_server(
         logger=False,
         engineio_logger=False,
     )
-    store = store or Store.open(settings.data_dir, wall=wall)
+    store = Store.open(settings.data_dir, wall=wall)
     link = ControllerLink(settings, socketio, client_factory)
     sessions = SessionLink(settings, socketio, link, store)
     state = WebState(

@@ -143,7 +143,7 @@ class SessionLink:
         with self._lock:
             if self.active():
                 raise SessionBusy("a session is already running: finish or abort it first")
-            runner = SessionRunner(self.store, self._runner_request, plan)
+            runner = SessionRunner(self.store, self._runner_request, plan, to_wall=self._to_wall)
             runner.subscribe(self._on_event)
             runner.start(self.clock())
             previous, self._runner, self._clinic_id = self._runner, runner, clinic_id
@@ -202,6 +202,10 @@ class SessionLink:
         return runner
 
     # ---- runner plumbing -----------------------------------------------------------------
+    def _to_wall(self, t: float) -> float:
+        """The runner's clock to the store's wall clock, so records and screenings agree."""
+        return self.store.now() - (self.clock() - t)
+
     def _runner_request(self, message: dict[str, Any]) -> dict[str, Any]:
         if message.get("cmd") == "heartbeat" and not self.link.ui_healthy():
             return self.link.request({"cmd": "status"})

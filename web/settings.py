@@ -18,7 +18,7 @@ class WebSettings:
     socket_path: str
     language: str = DEFAULT_LANGUAGE
     # Socket.IO `pressure` rate; the controller publishes at 50 Hz, the screen needs >= 20 Hz.
-    pressure_hz: float = 25.0
+    pressure_hz: float = 30.0
     # Full `status` is pushed on every change and at least this often.
     status_period_s: float = 1.0
     heartbeat_period_s: float = 0.5

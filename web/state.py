@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import current_app
 
@@ -29,7 +29,6 @@ class WebState:
     pin: PinVault
     throttle: PinThrottle
     wall: Callable[[], float] = time.time
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def web_state() -> WebState:

@@ -8,8 +8,8 @@ not actively pressurising.
 
 from __future__ import annotations
 
-import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -106,7 +106,8 @@ class Controller:
         self.procedures = procedures or {}
         self.on_tick = on_tick
         self.on_event = on_event
-        self._inbox: queue.Queue[_Pending] = queue.Queue()
+        # deque append/popleft are atomic: the IPC thread queues, the loop drains, no lock needed.
+        self._inbox: deque[_Pending] = deque()
         self._lock = threading.Lock()
         self.state = State.DEFLATING
         self.target: float | None = None
@@ -126,7 +127,7 @@ class Controller:
         self._startup = True
         self.valve_openings = 0
         self.pump_starts = 0
-        self.stop_latency_s: float | None = None
+        self._armed_at = float("-inf")
         self._apply(SAFE)
         self._emit("start", {})
 
@@ -140,7 +141,7 @@ class Controller:
         if command.name == "status":
             return {"ok": True, "status": self.status()}
         pending = _Pending(command)
-        self._inbox.put(pending)
+        self._inbox.append(pending)
         if not pending.done.wait(timeout_s):
             return {"ok": False, "error": "controller did not answer in time"}
         assert pending.reply is not None
@@ -293,7 +294,7 @@ class Controller:
                 heartbeat_age_s=None if self.heartbeat_t is None else now - self.heartbeat_t,
             )
         )
-        self._act_on(findings, now)
+        self._act_on(findings, now, evaluated=sample is not None or error is not None)
         self._apply(self._decide(now, sample))
         if sample is not None and self.on_tick is not None:
             self.on_tick(self._record(sample))
@@ -305,15 +306,12 @@ class Controller:
             return None, str(exc)
 
     def _drain_inbox(self) -> None:
-        while True:
-            try:
-                pending = self._inbox.get_nowait()
-            except queue.Empty:
-                return
+        while self._inbox:
+            pending = self._inbox.popleft()
             pending.reply = self._execute(pending.command)
             pending.done.set()
 
-    def _act_on(self, findings: list[Finding], now: float) -> None:
+    def _act_on(self, findings: list[Finding], now: float, evaluated: bool) -> None:
         seen = set()
         for finding in findings:
             seen.add(finding.code)
@@ -322,7 +320,7 @@ class Controller:
             elif self.alarms.raise_(finding.code, now, latched=False):
                 self._emit("alarm", {"code": finding.code.value, "fault": False})
         for code in (AlarmCode.PRESSURE_HIGH, AlarmCode.PRESSURE_LOW, AlarmCode.LEAK):
-            if code not in seen:
+            if evaluated and code not in seen:
                 self.alarms.clear(code)
         if self._startup and self.pressure is not None:
             self._startup = False
@@ -382,7 +380,11 @@ class Controller:
         return SAFE
 
     def _apply(self, act: Actuation) -> None:
-        """Write both outputs on every tick; count actuations (wear, clicks) for the benches."""
+        """Write outputs when they change and re-arm them every 100 ms; count actuations."""
+        now = self.clock.now()
+        if act == self.output and now - self._armed_at < 0.1:
+            return
+        self._armed_at = now
         if act.valve_open and not self.output.valve_open:
             self.valve_openings += 1
         if act.pump_duty > 0 and self.output.pump_duty == 0:

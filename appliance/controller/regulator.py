@@ -46,7 +46,8 @@ class RegulatorTuning:
     approach_min_duty: float = 0.7
     min_pulse_s: float = 0.006
     max_pulse_s: float = 0.25
-    initial_vent_rate_per_s: float = 1.0
+    # Start high: a first pulse that is too short is followed by another; too long dents the limb.
+    initial_vent_rate_per_s: float = 10.0
     min_pump_on_s: float = 0.1
 
 

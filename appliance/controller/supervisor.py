@@ -100,6 +100,9 @@ class Supervisor:
         lim = self.limits
         self._track_state(obs)
         findings += self._sensor(obs)
+        if obs.sample is None and obs.read_error is None:
+            # Between conversions only time-driven checks can change their verdict.
+            return findings + self._timers(obs)
         p = self.pressure
         if p is not None and obs.sample is not None:
             if p > lim.absolute_cap_mmHg:
@@ -111,6 +114,13 @@ class Supervisor:
             findings += self._valve_progress(obs, p)
             findings += self._window(obs)
         findings += self._leak(obs)
+        return findings + self._timers(obs)
+
+    def _timers(self, obs: Observation) -> list[Finding]:
+        """Occlusion time, UI heartbeat and inflation time: they fire on the clock alone."""
+        lim = self.limits
+        findings: list[Finding] = []
+        p = self.pressure
         if obs.state in PRESSURISING and obs.occlusion_s > obs.occlusion_limit_s:
             findings.append(Finding(AlarmCode.OCCLUSION_TIME, True))
         pressurised = p is not None and p > lim.pressurised_mmHg

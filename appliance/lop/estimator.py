@@ -50,7 +50,9 @@ SPIKE_SCALE = 8.0
 SPIKE_RINGING_S = 0.3
 
 
-def estimate_lop(t_s: np.ndarray, pressure_mmHg: np.ndarray) -> LopEstimate:
+def estimate_lop(
+    t_s: np.ndarray, pressure_mmHg: np.ndarray, *, arterial_fraction: float = ARTERIAL_FRACTION
+) -> LopEstimate:
     """Occlusion pressure of a cuff trace, or a reason why it cannot be measured.
 
     Works on complete recordings (inflation, deflation or both) and on a trace still growing
@@ -89,7 +91,7 @@ def estimate_lop(t_s: np.ndarray, pressure_mmHg: np.ndarray) -> LopEstimate:
             f"no inflation or deflation ramp of at least {MIN_RAMP_S:.0f} s "
             f"above {LOWEST_USEFUL_MMHG:.0f} mmHg",
         )
-    return _best([(ramp, _estimate_on_ramp(trace, ramp)) for ramp in ramps])
+    return _best([(ramp, _estimate_on_ramp(trace, ramp, arterial_fraction)) for ramp in ramps])
 
 
 def _best(candidates: list[tuple[Ramp, LopEstimate]]) -> LopEstimate:
@@ -114,7 +116,7 @@ def _blank_spikes(pressure: np.ndarray, rate_hz: float) -> tuple[np.ndarray, np.
     return cleaned, spike
 
 
-def _estimate_on_ramp(trace: UniformTrace, ramp: Ramp) -> LopEstimate:
+def _estimate_on_ramp(trace: UniformTrace, ramp: Ramp, arterial_fraction: float) -> LopEstimate:
     rate = trace.rate_hz
     pressure, spike = _blank_spikes(trace.pressure_mmHg[ramp.start : ramp.stop], rate)
     first = separate_pulsations(pressure, rate, FIRST_PASS_HIGH_CUT_HZ)
@@ -134,7 +136,7 @@ def _estimate_on_ramp(trace: UniformTrace, ramp: Ramp) -> LopEstimate:
     smoothed, weights = smooth_oscillogram(beats.cuff_mmHg, beats.amplitude_mmHg)
     envelope = Envelope(beats.cuff_mmHg, beats.amplitude_mmHg, smoothed)
     artefacts += float(np.mean(weights < 0.05))
-    reading = read_occlusion(beats.cuff_mmHg, beats.amplitude_mmHg, smoothed)
+    reading = read_occlusion(beats.cuff_mmHg, beats.amplitude_mmHg, smoothed, arterial_fraction)
     arterial = smoothed >= reading.floor_mmHg + ARTERIAL_FRACTION * (
         reading.peak_amplitude_mmHg - reading.floor_mmHg
     )
@@ -154,7 +156,7 @@ def _estimate_on_ramp(trace: UniformTrace, ramp: Ramp) -> LopEstimate:
             ramp=ramp.direction,
             peak_pulsation_mmHg=reading.peak_cuff_mmHg,
         )
-    steady = settled(beats.cuff_mmHg, beats.amplitude_mmHg, reading)
+    steady = settled(beats.cuff_mmHg, beats.amplitude_mmHg, reading, arterial_fraction)
     return LopEstimate(
         lop_mmHg=reading.lop_mmHg,
         confidence=confidence(reading, len(beats), periodicity, artefacts, steady),

@@ -120,9 +120,15 @@ def noise_level(amplitude_mmHg: np.ndarray, smoothed: np.ndarray) -> float:
 
 
 def read_occlusion(
-    cuff_mmHg: np.ndarray, amplitude_mmHg: np.ndarray, smoothed: np.ndarray
+    cuff_mmHg: np.ndarray,
+    amplitude_mmHg: np.ndarray,
+    smoothed: np.ndarray,
+    arterial_fraction: float = ARTERIAL_FRACTION,
 ) -> OcclusionReading:
-    """Locate the peak, the residual floor above it and the occlusion between them."""
+    """Locate the peak, the residual floor above it and the occlusion between them.
+
+    Occlusion is read where the arterial part has fallen to `arterial_fraction` of its peak.
+    """
     order = np.argsort(cuff_mmHg, kind="stable")
     cuff, smooth = cuff_mmHg[order], smoothed[order]
     peak = int(np.argmax(smooth))
@@ -149,7 +155,7 @@ def read_occlusion(
         or peak_amplitude - floor < MIN_ARTERIAL_PEAK_MMHG
     ):
         return reading
-    threshold = floor + ARTERIAL_FRACTION * (peak_amplitude - floor)
+    threshold = floor + arterial_fraction * (peak_amplitude - floor)
     lop, beats_above, confirmed = _sustained_fade(cuff, smooth, peak, threshold)
     return OcclusionReading(
         fade_mmHg=lop,
@@ -193,7 +199,12 @@ def _sustained_fade(
     return None, 0, False
 
 
-def settled(cuff_mmHg: np.ndarray, amplitude_mmHg: np.ndarray, reading: OcclusionReading) -> bool:
+def settled(
+    cuff_mmHg: np.ndarray,
+    amplitude_mmHg: np.ndarray,
+    reading: OcclusionReading,
+    arterial_fraction: float = ARTERIAL_FRACTION,
+) -> bool:
     """Would the fade-out read the same without the highest beats?
 
     While the cuff is still on the arterial decline, the highest beats pass for the residual
@@ -205,7 +216,7 @@ def settled(cuff_mmHg: np.ndarray, amplitude_mmHg: np.ndarray, reading: Occlusio
     if np.count_nonzero(keep) < 5:
         return False
     smoothed, _ = smooth_oscillogram(cuff_mmHg[keep], amplitude_mmHg[keep])
-    earlier = read_occlusion(cuff_mmHg[keep], amplitude_mmHg[keep], smoothed)
+    earlier = read_occlusion(cuff_mmHg[keep], amplitude_mmHg[keep], smoothed, arterial_fraction)
     return (
         earlier.fade_mmHg is not None
         and abs(earlier.fade_mmHg - reading.fade_mmHg) <= SETTLE_TOLERANCE_MMHG

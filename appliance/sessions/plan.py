@@ -112,10 +112,19 @@ class SessionPlan:
                 )
 
     def _check_occlusion(self) -> None:
-        if self.max_occlusion_s is None:
+        limit = self.max_occlusion_s
+        if limit is None:
             return
-        if not self.max_occlusion_s >= MIN_OCCLUSION_LIMIT_S:
+        if not math.isfinite(limit) or limit < MIN_OCCLUSION_LIMIT_S:
             raise PlanError(f"max_occlusion_s: must be at least {MIN_OCCLUSION_LIMIT_S:g} s")
+        # Tightening is for a cautious clinician, not a way to cut every exercise short.
+        for exercise in self.protocol.exercises:
+            planned = max(self.exercise(exercise).occlusion_bouts_s())
+            if planned > limit:
+                raise PlanError(
+                    f"max_occlusion_s: {exercise.name} needs {planned:g} s of continuous"
+                    f" occlusion, more than {limit:g} s"
+                )
 
     def exercise(self, exercise: Exercise) -> Exercise:
         """The exercise as this session runs it: the chosen cadence and occlusion limit."""

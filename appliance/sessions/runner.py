@@ -1353,6 +1353,7 @@ def _plain(detail: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, Phase):
             value = value.value
         elif isinstance(value, float):
-            value = round(value, 3) if math.isfinite(value) else None
+            # float() too: numpy scalars are floats but print and compare as numpy types.
+            value = round(float(value), 3) if math.isfinite(value) else None
         out[key] = value
     return out

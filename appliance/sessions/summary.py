@@ -91,7 +91,7 @@ def _lop(store: Store, lop_id: int | None) -> dict[str, Any] | None:
         "lop_mmHg": lop.lop_mmhg,
         "first_mmHg": lop.first_mmhg,
         "second_mmHg": lop.second_mmhg,
-        "spread_mmHg": lop.spread_mmhg,
+        "spread_mmHg": None if lop.spread_mmhg is None else round(lop.spread_mmhg, 1),
         "spread_flag": lop.spread_flag,
         "method": lop.method,
         "at": lop.at,

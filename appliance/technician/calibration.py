@@ -35,6 +35,10 @@ GAUGE_RANGE_MMHG = (-5.0, 300.0)
 CLOCK_SLACK_S = 86400.0
 
 
+class CalibrationUnreadable(TechnicianError):
+    """The record exists but this process may not read it (permissions, I/O error)."""
+
+
 @dataclass(frozen=True)
 class CalibrationPoint:
     """One pressure held steady: what the transducer said (uncalibrated) and what the gauge said."""
@@ -152,7 +156,7 @@ def read_record(data_dir: Path) -> CalibrationRecord | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise TechnicianError(f"cannot read {path}: {exc}", "run with sudo") from exc
+        raise CalibrationUnreadable(f"cannot read {path}: {exc}", "run with sudo") from exc
     try:
         return _from_toml(tomllib.loads(text))
     except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError) as exc:
@@ -178,7 +182,7 @@ def load_calibration(data_dir: Path) -> Calibration | None:
 class CalibrationState:
     """What the session start and `bfr status` need to know."""
 
-    state: str  # valid | missing | expired | damaged | clock
+    state: str  # valid | missing | expired | damaged | unreadable | clock
     message: str
     record: CalibrationRecord | None = None
     age_days: float | None = None
@@ -199,6 +203,8 @@ class CalibrationState:
 def calibration_state(data_dir: Path, now: float) -> CalibrationState:
     try:
         record = read_record(data_dir)
+    except CalibrationUnreadable as exc:
+        return CalibrationState("unreadable", str(exc))
     except TechnicianError as exc:
         return CalibrationState("damaged", str(exc))
     if record is None:

@@ -17,7 +17,7 @@ class Body:
     """The request's JSON object; unknown fields are refused so a typo cannot pass silently."""
 
     def __init__(self, allowed: Iterable[str]) -> None:
-        data = request.get_json(silent=True) if request.content_length != 0 else {}
+        data = request.get_json(silent=True)
         if data is None:
             if request.get_data(cache=True):
                 raise ApiError("the body must be a JSON object (Content-Type: application/json)")

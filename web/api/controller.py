@@ -14,7 +14,7 @@ from web.state import web_state
 bp = Blueprint("controller", __name__)
 
 
-def _reply(reply: dict[str, Any]) -> Any:
+def controller_reply(reply: dict[str, Any]) -> Any:
     """The controller's refusals are the clinician's business (409); no answer at all is 503."""
     if reply.get("ok"):
         return jsonify({"ok": True, "status": reply.get("status")})
@@ -31,26 +31,25 @@ def status() -> Any:
 
 @bp.post("/stop")
 def stop() -> Any:
-    """STOP from any screen: no PIN, no body needed; the controller deflates at once."""
-    Body(())
+    """STOP from any screen: no PIN, and whatever the body says it is never refused."""
     state = web_state()
     reply = state.link.stop()
     state.sessions.on_stop("screen")
-    return _reply(reply)
+    return controller_reply(reply)
 
 
 @bp.post("/silence")
 def silence() -> Any:
     """Mutes the alarm sound for 30 s; the alarm itself stays on screen."""
     Body(())
-    return _reply(web_state().link.request({"cmd": "silence"}))
+    return controller_reply(web_state().link.request({"cmd": "silence"}))
 
 
 @bp.post("/controller/deflate")
 @clinician_required
 def deflate() -> Any:
     Body(())
-    return _reply(web_state().link.request({"cmd": "deflate"}))
+    return controller_reply(web_state().link.request({"cmd": "deflate"}))
 
 
 @bp.post("/controller/reset")
@@ -58,4 +57,4 @@ def deflate() -> Any:
 def reset() -> Any:
     """Clear a FAULT once the cuff is empty; the controller refuses while it is not."""
     Body(())
-    return _reply(web_state().link.request({"cmd": "reset"}))
+    return controller_reply(web_state().link.request({"cmd": "reset"}))

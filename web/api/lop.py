@@ -10,7 +10,7 @@ from appliance import screening
 from appliance.store import records
 from appliance.store.records import LIMBS, LOP_METHODS, LOP_RANGE_MMHG, POSTURES, SIDES
 from web.api.body import Body
-from web.api.controller import _reply
+from web.api.controller import controller_reply
 from web.api.errors import ApiError
 from web.api.patients import find_patient
 from web.api.records_json import lop_json
@@ -95,7 +95,7 @@ def measure() -> Any:
         raise ApiError(f"screening: {result.problem}", 409)
     if state.sessions.active():
         raise ApiError("a session is running: finish or abort it first", 409)
-    return _reply(
+    return controller_reply(
         state.link.request(
             {"cmd": "measure_lop", "limb": limb, "side": side, "posture": posture, "cuff": cuff}
         )

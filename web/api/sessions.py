@@ -176,7 +176,9 @@ def session_plot(session_id: int) -> Any:
     session = _session_or_404(session_id)
     samples = trace.read_trace(store, session_id)
     start = session.started_at
-    sets = [(s.started_at - start, s.ended_at - start) for s in records.list_sets(store, session_id)]
+    sets = [
+        (s.started_at - start, s.ended_at - start) for s in records.list_sets(store, session_id)
+    ]
     alarms = [(a.at - start, a.code) for a in records.list_alarms(store, session_id=session_id)]
     svg = pressure_plot_svg(
         np.asarray(samples.t) - start,

@@ -19,17 +19,19 @@ const COUNTDOWN_PHASES = ["rest", "lop_rest", "reperfusion"];
 let view = { active: false };
 let countdown = { total: 0, remaining: 0, at: 0, phase: null };
 let ratingTouched = { rpe: false, pain: false };
-let ratedSet = null;
+let awaitingRating = false;
 
 function showOnly(name) {
   for (const [key, el] of Object.entries(widgets)) el.hidden = key !== name;
 }
 
 function stepLabel(v) {
-  if (v.exercise == null || v.set_index == null) return "";
+  if (v.exercise == null || v.set_index == null || v.phase === "finished") return "";
+  // While a set waits for its rating the runner already points at the next one.
+  const rated = v.prompt_key === "rate_set" && v.prompt_params && v.prompt_params.set_number;
   return t("step.set", {
-    exercise: v.exercise,
-    set_number: v.set_index + 1,
+    exercise: v.exercise_title || v.exercise,
+    set_number: rated || v.set_index + 1,
     sets: v.sets_total,
   });
 }
@@ -39,7 +41,10 @@ function render() {
   views.idle.hidden = !!v.active;
   views.session.hidden = !v.active;
   document.body.dataset.phase = v.active ? v.phase : "idle";
-  if (!v.active) return;
+  if (!v.active) {
+    awaitingRating = false;
+    return;
+  }
 
   $("prompt-text").textContent = v.prompt_key ? t(`prompt.${v.prompt_key}`, wordParams(v.prompt_params)) : "";
   $("step-label").textContent = stepLabel(v);
@@ -48,8 +53,10 @@ function render() {
   if (v.phase === "cuff_placement" && v.picture) {
     showPicture(v.picture.limb, v.picture.side);
     showOnly("picture");
+  } else if (v.phase === "finished") {
+    showOnly(null);
   } else if (v.awaiting_rating) {
-    startRating(v);
+    if (!awaitingRating) startRating();
     showOnly("rating");
   } else if (v.phase === "set" && v.reps_target) {
     showOnly("reps");
@@ -64,6 +71,7 @@ function render() {
   } else {
     showOnly(null);
   }
+  awaitingRating = !!v.awaiting_rating;
   trackCountdown(v);
 }
 
@@ -72,8 +80,9 @@ function showPicture(limb, side) {
   for (const el of document.querySelectorAll(".cuff-figure [data-cuff]")) {
     el.classList.toggle("active", el.dataset.cuff === wanted);
   }
+  // SVG elements have no `hidden` property: toggle the attribute itself.
   for (const el of document.querySelectorAll(".cuff-closeup")) {
-    el.hidden = el.dataset.limb !== limb;
+    el.toggleAttribute("hidden", el.dataset.limb !== limb);
   }
 }
 
@@ -102,10 +111,8 @@ function animate() {
 }
 requestAnimationFrame(animate);
 
-function startRating(v) {
-  const setKey = `${v.session_id}:${v.exercise_index}:${v.set_index}`;
-  if (ratedSet === setKey) return;
-  ratedSet = setKey;
+// Each rating starts blank: both sliders must be moved, so no value is given by default.
+function startRating() {
   ratingTouched = { rpe: false, pain: false };
   for (const name of ["rpe", "pain"]) {
     $(name).value = 0;
@@ -156,7 +163,8 @@ on("beat", (beat) => {
 
 on("status", (status) => {
   const line = $("occlusion-line");
-  const inflated = status && status.occlusion_s > 0;
+  // The controller keeps counting occlusion until reperfusion: show it only while inflated.
+  const inflated = status && status.occlusion_s > 0 && ["INFLATING", "HOLDING"].includes(status.state);
   line.hidden = !inflated;
   if (inflated) $("occlusion-time").textContent = formatClock(status.occlusion_s);
 });

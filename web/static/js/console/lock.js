@@ -14,7 +14,10 @@ export function installLock(onUnlocked) {
   let idleMs = 300000;
 
   function activeField() {
-    return firstRun && repeat.dataset.active === "1" ? repeat : entry;
+    const second = firstRun && repeat.dataset.active === "1";
+    entry.classList.toggle("active", !second);
+    repeat.classList.toggle("active", second);
+    return second ? repeat : entry;
   }
 
   function show(view) {
@@ -26,6 +29,7 @@ export function installLock(onUnlocked) {
     repeat.value = "";
     repeat.hidden = !firstRun;
     repeat.dataset.active = "0";
+    activeField();
     $("lock-title").textContent = firstRun ? t("lock.first_run_title") : t("lock.title");
     $("lock-help").textContent = firstRun ? t("lock.first_run_help") : t("lock.help");
     $("lock-error").textContent = view.retry_in_s > 0 ? t("lock.wait", { seconds: view.retry_in_s }) : "";
@@ -74,6 +78,7 @@ export function installLock(onUnlocked) {
         return;
       }
       repeat.dataset.active = "1";
+      activeField();
       $("lock-help").textContent = t("lock.repeat_help");
       return;
     }

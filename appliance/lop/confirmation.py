@@ -1,0 +1,52 @@
+"""When an inflation may stop: the estimator's confirmation, made strict enough to act on.
+
+The estimator confirms occlusion once the fade-out reads the same without the top 5 mmHg of the
+trace. On a slow, nearly linear fade (a thigh whose pulsations shrink over 60-70 mmHg) that
+test can pass while the cuff is still on the decline: the lowest beats so far pass for the
+residual floor, and the reading lands well below occlusion. Stopping the inflation is final, so
+the procedure asks more before it stops:
+- the residual floor must be small against the peak (a floor at half the peak is a decline);
+- leaving out the top 8 mmHg must move the reading by no more than 3 mmHg: above occlusion the
+  envelope is flat and the reading stays put, on a decline it moves with the top.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from appliance.lop.oscillogram import read_occlusion, smooth_oscillogram
+from appliance.lop.result import LopEstimate
+
+MAX_FLOOR_SHARE = 0.4
+DROP_MMHG = 8.0
+TOLERANCE_MMHG = 3.0
+MIN_BEATS_LEFT = 8
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """An estimate of the trace so far and whether the inflation may stop on it."""
+
+    estimate: LopEstimate
+    stop: bool
+
+
+def may_stop(estimate: LopEstimate, arterial_fraction: float) -> bool:
+    if not estimate.occlusion_confirmed or estimate.lop_mmHg is None:
+        return False
+    envelope = estimate.envelope
+    cuff, amplitude, smoothed = envelope.cuff_mmHg, envelope.amplitude_mmHg, envelope.smoothed_mmHg
+    reading = read_occlusion(cuff, amplitude, smoothed, arterial_fraction)
+    if reading.floor_mmHg > MAX_FLOOR_SHARE * reading.peak_amplitude_mmHg:
+        return False
+    keep = cuff <= cuff.max() - DROP_MMHG
+    if np.count_nonzero(keep) < MIN_BEATS_LEFT:
+        return False
+    earlier_smooth, _ = smooth_oscillogram(cuff[keep], amplitude[keep])
+    earlier = read_occlusion(cuff[keep], amplitude[keep], earlier_smooth, arterial_fraction)
+    return (
+        earlier.fade_mmHg is not None
+        and abs(earlier.fade_mmHg - estimate.lop_mmHg) <= TOLERANCE_MMHG
+    )

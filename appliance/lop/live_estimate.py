@@ -1,0 +1,72 @@
+"""The estimator run on a growing inflation trace, inline or in a worker thread.
+
+The control tick only appends a sample and, about once a second, hands a copy of the trace to
+the estimator; on the device the estimate (and the decision whether to stop) runs in a worker
+thread so the tick never waits for it. In simulated time it runs inline: simulated time does
+not pass while it computes, so the outcome is that of a device whose estimate is instant.
+"""
+
+from __future__ import annotations
+
+from array import array
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from appliance.lop.confirmation import Verdict, may_stop
+from appliance.lop.estimator import estimate_lop
+
+
+def judge(t_s: np.ndarray, pressure_mmHg: np.ndarray, arterial_fraction: float) -> Verdict:
+    estimate = estimate_lop(t_s, pressure_mmHg, arterial_fraction=arterial_fraction)
+    return Verdict(estimate, may_stop(estimate, arterial_fraction))
+
+
+class LiveEstimate:
+    """Collects (t, mmHg) samples and keeps the newest verdict on the trace so far."""
+
+    def __init__(self, every_s: float, inline: bool, arterial_fraction: float) -> None:
+        self.every_s = every_s
+        self.arterial_fraction = arterial_fraction
+        self._pool: ThreadPoolExecutor | None = None if inline else ThreadPoolExecutor(1)
+        self._t = array("d")
+        self._p = array("d")
+        self._pending: Future[Verdict] | None = None
+        self._last_submit = float("-inf")
+        self.latest: Verdict | None = None
+
+    def restart(self) -> None:
+        """Forget the trace (next reading); a late verdict on the old one is dropped."""
+        self._t = array("d")
+        self._p = array("d")
+        if self._pending is not None:
+            self._pending.cancel()
+        self._pending = None
+        self._last_submit = float("-inf")
+        self.latest = None
+
+    def add(self, t: float, mmHg: float) -> None:
+        self._t.append(t)
+        self._p.append(mmHg)
+
+    def poll(self, now: float) -> Verdict | None:
+        """A verdict that is new since the last poll, if any; starts the next one when due."""
+        fresh = None
+        if self._pending is not None and self._pending.done():
+            if not self._pending.cancelled():
+                fresh = self.latest = self._pending.result()
+            self._pending = None
+        if self._pending is None and now - self._last_submit >= self.every_s and len(self._t) > 1:
+            self._last_submit = now
+            t = np.frombuffer(self._t, dtype=float).copy()
+            p = np.frombuffer(self._p, dtype=float).copy()
+            if self._pool is None:
+                fresh = self.latest = judge(t, p, self.arterial_fraction)
+            else:
+                self._pending = self._pool.submit(judge, t, p, self.arterial_fraction)
+        return fresh
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

@@ -1,0 +1,327 @@
+"""The self-test as a controller Procedure: sensor at zero, valve, pump and leak, in that order.
+
+Surgical tourniquets test themselves at power-on and on demand (Zimmer ATS manuals); this is that
+test for the BFR cuff. The controller runs it tick by tick in its SELFTEST state, so the safety
+supervisor keeps watching: a dead pump (PUMP_NO_RISE), a stuck valve (VALVE_STUCK) or a failing
+sensor (SENSOR_*) latch a FAULT, which ends the procedure and is itself the evidence for the
+failed check. The stop button needs a person and is tested by `bfr selftest` after this.
+
+Limits (documented in docs/technician.md), measured on the simulated arm and thigh cuffs:
+- sensor at zero: vented cuff reads within +-5 mmHg; noise present (at least 3 distinct ADC codes
+  in 2 s) but below 2 mmHg standard deviation;
+- valve: from 40 mmHg the open valve empties the cuff below 10 mmHg within 5 s (healthy cuffs:
+  0.2-2 s);
+- pump: rises at least 8 mmHg/s between 40 % and 93 % of the leak-test pressure (healthy thigh
+  cuffs 17-30 mmHg/s, arm cuffs 50-130) and reaches it within 45 s;
+- leak: at 150 mmHg with the valve closed and the pump off, after 2 s settling, the pressure
+  drops less than 5 mmHg in 10 s (1 s averages at both ends, so the pulse does not count).
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+from appliance.controller.filters import PressureFilter
+from appliance.controller.regulator import Actuation
+from hardware.ports import Sample
+
+CHECKS = ("sensor_zero", "sensor_noise", "valve", "pump", "leak", "stop_button")
+VENT = Actuation(0.0, True)
+SEAL = Actuation(0.0, False)
+PUMP = Actuation(1.0, False)
+
+
+@dataclass(frozen=True)
+class SelftestLimits:
+    zero_settle_s: float = 1.0
+    zero_window_s: float = 2.0
+    zero_tolerance_mmHg: float = 5.0
+    min_distinct_codes: int = 3
+    max_noise_mmHg: float = 2.0
+    valve_test_mmHg: float = 40.0
+    valve_empty_mmHg: float = 10.0
+    valve_empty_s: float = 5.0
+    pump_rate_from: float = 0.40
+    pump_rate_to: float = 0.93
+    pump_min_rate_mmHg_s: float = 8.0
+    pump_timeout_s: float = 45.0
+    leak_test_mmHg: float = 150.0
+    leak_settle_s: float = 2.0
+    leak_hold_s: float = 10.0
+    leak_average_s: float = 1.0
+    leak_max_drop_mmHg: float = 5.0
+
+
+# What each check measures and how it is judged (the limit's value comes from SelftestLimits).
+RULES = {
+    "sensor_zero": ("mmHg", "|vented reading| <= limit"),
+    "sensor_noise": ("mmHg SD", "noise <= limit, at least 3 distinct ADC codes"),
+    "valve": ("s", "time to empty <= limit"),
+    "pump": ("mmHg/s", "rise rate >= limit"),
+    "leak": ("mmHg/10 s", "pressure drop < limit"),
+    "stop_button": ("", "press seen by the controller"),
+}
+
+
+@dataclass
+class CheckResult:
+    """One line of the self-test: the measured figure against its limit."""
+
+    name: str
+    status: str  # passed | failed | not_tested | not_run
+    figure: float | None
+    limit: float | None
+    message: str
+
+    @property
+    def passed(self) -> bool | None:
+        return {"passed": True, "failed": False}.get(self.status)
+
+    def to_dict(self) -> dict[str, Any]:
+        unit, rule = RULES[self.name]
+        return {
+            "name": self.name,
+            "status": self.status,
+            "passed": self.passed,
+            "figure": None if self.figure is None else round(self.figure, 2) + 0.0,  # no -0
+            "limit": self.limit,
+            "unit": unit,
+            "rule": rule,
+            "message": self.message,
+        }
+
+
+def judged(name: str, ok: bool, figure: float | None, limit: float, message: str) -> CheckResult:
+    return CheckResult(name, "passed" if ok else "failed", figure, limit, message)
+
+
+def not_done(name: str, status: str, limit: float | None, message: str) -> CheckResult:
+    """A check that was skipped (`not_tested`) or never reached (`not_run`)."""
+    return CheckResult(name, status, None, limit, message)
+
+
+@dataclass
+class _Phase:
+    name: str
+    started: float
+    marks: dict[str, float] = field(default_factory=dict)
+
+
+class SelftestProcedure:
+    """Proposes actuation each tick; None when done. Results in `result()`."""
+
+    def __init__(self, limits: SelftestLimits, controller: Any) -> None:
+        self.limits = limits
+        self.controller = controller
+        ceiling = controller.session.max_target(controller.limits)
+        self.leak_mmHg = min(limits.leak_test_mmHg, ceiling)
+        # The supervisor faults above this while the test runs: the same margin as a session's.
+        self.ceiling_mmHg = min(
+            controller.limits.absolute_cap_mmHg,
+            self.leak_mmHg + controller.limits.ceiling_margin_mmHg,
+        )
+        self.checks: list[CheckResult] = []
+        self.phase: _Phase | None = None
+        self.t0: float | None = None
+        self.t_end: float | None = None
+        self.finished = False
+        self._zero: list[tuple[float, int]] = []
+        self._hold: list[tuple[float, float]] = []
+
+    # ---- the Procedure protocol ----------------------------------------------------------
+    def step(self, now: float, f: PressureFilter, sample: Sample | None) -> Actuation | None:
+        if self.finished:
+            return None
+        if self.phase is None:
+            self.t0 = now
+            self._enter("sensor_zero", now)
+        assert self.phase is not None
+        p = f.value if f.value is not None else 0.0
+        act = getattr(self, f"_{self.phase.name}")(now, now - self.phase.started, p, sample)
+        if act is None:
+            self.t_end = now
+        return act
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "complete": True,
+            "running": None,
+            "phase": None,
+            "passed": all(c.passed for c in self.checks),
+            "leak_test_mmHg": self.leak_mmHg,
+            "duration_s": round((self.t_end or 0.0) - (self.t0 or 0.0), 1),
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+    # ---- phases: each gets (now, seconds in phase, filtered mmHg, fresh sample) ------------
+    def _sensor_zero(self, now: float, t: float, p: float, s: Sample | None) -> Actuation | None:
+        lim = self.limits
+        if t >= lim.zero_settle_s and s is not None:
+            self._zero.append((s.mmHg, s.code))
+        if t < lim.zero_settle_s + lim.zero_window_s:
+            return VENT
+        if len(self._zero) < 10:
+            message = "no readings from the pressure sensor: check its cable and the ADC board"
+            self._judge("sensor_zero", False, None, lim.zero_tolerance_mmHg, message)
+            return self._finish()
+        values = [v for v, _ in self._zero]
+        offset = statistics.fmean(values)
+        zero_ok = abs(offset) <= lim.zero_tolerance_mmHg
+        if zero_ok:
+            message = "the vented cuff reads zero"
+        else:
+            message = (
+                f"the vented cuff reads {offset:+.1f} mmHg: is it really empty? If so the "
+                "transducer has drifted: calibrate it (`bfr calibrate`)"
+            )
+        self._judge("sensor_zero", zero_ok, offset, lim.zero_tolerance_mmHg, message)
+        noise = statistics.pstdev(values)
+        codes = len({c for _, c in self._zero})
+        alive = codes >= lim.min_distinct_codes and noise <= lim.max_noise_mmHg
+        if codes < lim.min_distinct_codes:
+            message = f"only {codes} distinct ADC codes in {lim.zero_window_s:g} s: sensor frozen"
+        elif not alive:
+            message = f"noise {noise:.2f} mmHg is too high: check the sensor wiring and supply"
+        else:
+            message = f"live signal ({codes} distinct ADC codes)"
+        self._judge("sensor_noise", alive, noise, lim.max_noise_mmHg, message)
+        if not (zero_ok and alive):
+            return self._finish()  # readings cannot be trusted: do not pressurise
+        self._enter("valve_fill", now)
+        return PUMP
+
+    def _valve_fill(self, now: float, t: float, p: float, s: Sample | None) -> Actuation | None:
+        lim = self.limits
+        if p >= lim.valve_test_mmHg:
+            self._enter("valve", now)
+            return VENT
+        if t > lim.pump_timeout_s:
+            return self._pump_timeout(p, lim.valve_test_mmHg)
+        return PUMP
+
+    def _valve(self, now: float, t: float, p: float, s: Sample | None) -> Actuation | None:
+        lim = self.limits
+        if p < lim.valve_empty_mmHg:
+            message = (
+                f"emptied from {lim.valve_test_mmHg:g} to {lim.valve_empty_mmHg:g} mmHg "
+                f"in {t:.1f} s"
+            )
+            self._judge("valve", True, t, lim.valve_empty_s, message)
+            self._enter("pump", now)
+            return PUMP
+        if t > lim.valve_empty_s:
+            message = (
+                f"the open valve left {p:.0f} mmHg after {lim.valve_empty_s:g} s: valve stuck "
+                "or exhaust blocked; repair before any session"
+            )
+            self._judge("valve", False, None, lim.valve_empty_s, message)
+            return self._finish()
+        return VENT
+
+    def _pump(self, now: float, t: float, p: float, s: Sample | None) -> Actuation | None:
+        lim = self.limits
+        assert self.phase is not None
+        marks = self.phase.marks
+        for key, frac in (("from", lim.pump_rate_from), ("to", lim.pump_rate_to)):
+            if key not in marks and p >= frac * self.leak_mmHg:
+                marks[key] = now
+        if p >= self.leak_mmHg:
+            span = (lim.pump_rate_to - lim.pump_rate_from) * self.leak_mmHg
+            rate = span / max(marks["to"] - marks["from"], 1e-3)
+            ok = rate >= lim.pump_min_rate_mmHg_s
+            if ok:
+                message = f"reached {self.leak_mmHg:g} mmHg in {t:.1f} s"
+            else:
+                message = (
+                    f"the pump is weak ({rate:.1f} mmHg/s): check the pump, its supply and the "
+                    "hose for kinks"
+                )
+            self._judge("pump", ok, rate, lim.pump_min_rate_mmHg_s, message)
+            if not ok:
+                return self._finish()
+            self._enter("leak_settle", now)
+            return SEAL
+        if t > lim.pump_timeout_s:
+            return self._pump_timeout(p, self.leak_mmHg)
+        return PUMP
+
+    def _leak_settle(self, now: float, t: float, p: float, s: Sample | None) -> Actuation | None:
+        if t >= self.limits.leak_settle_s:
+            self._enter("leak", now)
+        return SEAL
+
+    def _leak(self, now: float, t: float, p: float, s: Sample | None) -> Actuation | None:
+        lim = self.limits
+        self._hold.append((t, p))
+        if t < lim.leak_hold_s:
+            return SEAL
+        first = [v for tt, v in self._hold if tt < lim.leak_average_s]
+        last = [v for tt, v in self._hold if tt > lim.leak_hold_s - lim.leak_average_s]
+        drop = statistics.fmean(first) - statistics.fmean(last)
+        ok = drop < lim.leak_max_drop_mmHg
+        if ok:
+            message = f"sealed at {self.leak_mmHg:g} mmHg"
+        else:
+            message = (
+                f"the cuff lost {drop:.1f} mmHg in {lim.leak_hold_s:g} s: check the bladder, "
+                "the hose and its connectors; replace the cuff if it still leaks"
+            )
+        self._judge("leak", ok, drop, lim.leak_max_drop_mmHg, message)
+        return self._finish()
+
+    # ---- bookkeeping ---------------------------------------------------------------------
+    def _pump_timeout(self, p: float, goal: float) -> None:
+        lim = self.limits
+        message = (
+            f"only {p:.0f} of {goal:g} mmHg after {lim.pump_timeout_s:g} s: check that the cuff "
+            "is connected and wrapped, the hose, and the pump"
+        )
+        self._judge("pump", False, None, lim.pump_min_rate_mmHg_s, message)
+        return self._finish()
+
+    def _judge(self, name: str, ok: bool, figure: float | None, limit: float, message: str) -> None:
+        self.checks.append(judged(name, ok, figure, limit, message))
+
+    def _enter(self, name: str, now: float) -> None:
+        self.phase = _Phase(name, now)
+        self._publish()
+
+    def _finish(self) -> None:
+        self.finished = True
+        return None
+
+    def _publish(self) -> None:
+        # Status is the only channel IPC clients see, and a FAULT drops the procedure without
+        # asking for its result: so the checks done so far and the one running are published as
+        # they happen, and `bfr selftest` can tell which check a fault interrupted.
+        assert self.phase is not None
+        running = {"valve_fill": "pump", "leak_settle": "leak"}.get(self.phase.name)
+        self.controller.last_selftest = {
+            "complete": False,
+            "running": running or self.phase.name,
+            "phase": self.phase.name,
+            "leak_test_mmHg": self.leak_mmHg,
+            "checks": [c.to_dict() for c in self.checks],
+        }
+
+
+def selftest_procedure_factory(args: dict[str, Any], controller: Any) -> SelftestProcedure:
+    """The `procedures["selftest"]` entry of the controller."""
+    limits = SelftestLimits()
+    if args.get("leak_test_mmHg") is not None:
+        limits = SelftestLimits(leak_test_mmHg=float(args["leak_test_mmHg"]))
+    return SelftestProcedure(limits, controller)
+
+
+def limit_of(name: str, limits: SelftestLimits | None = None) -> float | None:
+    """The limit a check is judged against, for reports of checks that did not run."""
+    lim = limits or SelftestLimits()
+    return {
+        "sensor_zero": lim.zero_tolerance_mmHg,
+        "sensor_noise": lim.max_noise_mmHg,
+        "valve": lim.valve_empty_s,
+        "pump": lim.pump_min_rate_mmHg_s,
+        "leak": lim.leak_max_drop_mmHg,
+    }.get(name)

@@ -1,0 +1,74 @@
+"""Self-test results in the data directory: the latest for the clinician screen, and the gate.
+
+`selftest.json` holds the latest result (written atomically); every result also goes to the audit
+trail, which is the history. Sessions are refused while the latest self-test failed, or when
+there is none.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from appliance.technician.atomic_file import write_atomically
+from appliance.technician.errors import DeviceNotReady, TechnicianError
+
+SELFTEST_FILE = "selftest.json"
+
+
+def record_selftest(data_dir: Path, report: dict[str, Any]) -> Path:
+    path = data_dir / SELFTEST_FILE
+    try:
+        write_atomically(path, json.dumps(report, indent=2, allow_nan=False) + "\n")
+    except OSError as exc:
+        raise TechnicianError(
+            f"cannot write {path}: {exc}", "run with sudo and check the data partition"
+        ) from exc
+    return path
+
+
+def latest_selftest(data_dir: Path | str) -> dict[str, Any] | None:
+    """The latest self-test report for the clinician screen; None when none has run.
+
+    A damaged file reads as a failed self-test, never as a passed one.
+    """
+    path = Path(data_dir) / SELFTEST_FILE
+    try:
+        report = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        return {"passed": False, "damaged": True, "message": f"cannot read {path}: {exc}"}
+    if not isinstance(report, dict) or not isinstance(report.get("passed"), bool):
+        return {"passed": False, "damaged": True, "message": f"{path} is not a self-test report"}
+    return report
+
+
+def require_passed_selftest(
+    data_dir: Path | str, now: float, max_age_s: float | None = None
+) -> dict[str, Any]:
+    """For the session start: the latest report, or DeviceNotReady.
+
+    Refuses when no self-test has run or the latest failed; with `max_age_s` also when it is
+    older than that (e.g. 86400 for a self-test every day of use). `now` is `time.time()`.
+    """
+    report = latest_selftest(data_dir)
+    if report is None:
+        raise DeviceNotReady(
+            "no session: the appliance has not been self-tested",
+            "run the self-test (`bfr selftest`)",
+        )
+    if not report["passed"]:
+        failed = [c["name"] for c in report.get("checks", []) if c.get("status") == "failed"]
+        what = ", ".join(failed) or report.get("message") or "see the report"
+        raise DeviceNotReady(
+            f"no session: the last self-test failed ({what})",
+            "have a technician fix the fault and run the self-test again (`bfr selftest`)",
+        )
+    at = report.get("at_epoch")
+    if max_age_s is not None and (not isinstance(at, int | float) or now - at > max_age_s):
+        raise DeviceNotReady(
+            "no session: the last self-test is too old", "run the self-test (`bfr selftest`)"
+        )
+    return report

@@ -1,0 +1,201 @@
+"""`bfr selftest` on a controller: start the procedure, follow it, test the stop button, report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from typing import Any
+
+from appliance import __version__
+from appliance.technician.errors import TechnicianError
+from appliance.technician.link import ControllerLink
+from appliance.technician.preflight import require_idle
+from appliance.technician.progress import Progress
+from appliance.technician.selftest import CHECKS, CheckResult, judged, limit_of, not_done
+
+POLL_S = 0.2
+RUN_TIMEOUT_S = 180.0
+IDLE_TIMEOUT_S = 30.0
+BUTTON_WAIT_S = 20.0
+RELEASE_WAIT_S = 15.0
+# Supervisor faults that are evidence against one check, whichever was running.
+FAULT_CHECK = {
+    "PUMP_NO_RISE": "pump",
+    "VALVE_STUCK": "valve",
+    "SENSOR_STUCK": "sensor_noise",
+    "SENSOR_RANGE": "sensor_zero",
+    "SENSOR_READ": "sensor_zero",
+}
+# Faults that interrupt the test without saying anything about the device.
+INTERRUPTIONS = ("STOP_BUTTON", "STOP_UI", "HEARTBEAT_LOST")
+# Progress lines for the procedure's phases.
+LABELS = {
+    "sensor_zero": "sensor: reading the vented cuff",
+    "valve_fill": "valve: filling the cuff a little",
+    "valve": "valve: emptying the cuff",
+    "pump": "pump: filling to the leak-test pressure",
+    "leak_settle": "leak test: letting the cuff settle",
+    "leak": "leak test: valve closed, pump off",
+}
+
+
+def run_selftest(
+    link: ControllerLink,
+    *,
+    progress: Progress,
+    technician: str,
+    leak_test_mmHg: float | None = None,
+    button: bool = True,
+    reset: bool = False,
+    wall: Callable[[], float] = time.time,
+) -> dict[str, Any]:
+    """Run the whole self-test; return the report (see docs/technician.md for its fields)."""
+    status = link.status()
+    if reset and status.get("state") == "FAULT":
+        reply = link.request({"cmd": "reset"})
+        if not reply.get("ok"):
+            raise TechnicianError(f"reset refused: {reply.get('error')}", "fix the cause first")
+        status = link.status()
+    require_idle(status, "self-test")
+    request: dict[str, Any] = {"cmd": "selftest"}
+    if leak_test_mmHg is not None:
+        limit = float(status.get("max_target_mmHg") or 0.0)
+        if leak_test_mmHg > limit:
+            raise TechnicianError(
+                f"leak test at {leak_test_mmHg:g} mmHg is above the controller's limit "
+                f"{limit:.0f} mmHg",
+                "choose a lower --leak-test-mmHg",
+            )
+        request["leak_test_mmHg"] = leak_test_mmHg
+    started = wall()
+    reply = link.request(request)
+    if not reply.get("ok"):
+        raise TechnicianError(f"the controller refused: {reply.get('error')}", "see `bfr status`")
+    status = _follow(link, progress)
+    published = status.get("last_selftest") or {}
+    fault = status.get("fault") if status.get("state") == "FAULT" else None
+    if fault in INTERRUPTIONS:
+        raise TechnicianError(
+            f"the self-test was interrupted ({fault}); the previous result stands",
+            "reset the fault and run the self-test again",
+        )
+    checks = _device_checks(published, fault, status.get("alarms", []))
+    if not button:
+        checks.append(not_done("stop_button", "not_tested", None, "skipped (--no-button)"))
+    elif status.get("state") != "IDLE":
+        checks.append(not_done("stop_button", "not_run", None, "not run: controller in FAULT"))
+    else:
+        checks.append(_stop_button(link, progress))
+    passed = all(c.status in ("passed", "not_tested") for c in checks)
+    failed = [c for c in checks if c.status == "failed"]
+    return {
+        "passed": passed,
+        "at": dt.datetime.fromtimestamp(round(started), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "at_epoch": round(started, 3),
+        "technician": technician,
+        "simulated": link.simulated,
+        "software_version": __version__,
+        "leak_test_mmHg": published.get("leak_test_mmHg"),
+        "duration_s": published.get("duration_s"),  # controller time: simulated under --sim
+        "fault": fault,
+        "checks": [c.to_dict() for c in checks],
+        "advice": failed[0].message if failed else "",
+    }
+
+
+def _follow(link: ControllerLink, progress: Progress) -> dict[str, Any]:
+    """Poll until the procedure has ended and the cuff is empty (or the controller FAULTed)."""
+    phase = None
+    waited = 0.0
+    status = link.status()
+    while status.get("state") == "SELFTEST":
+        now_phase = (status.get("last_selftest") or {}).get("phase")
+        if now_phase != phase and now_phase in LABELS:
+            phase = now_phase
+            progress.step(LABELS[phase])
+        p = status.get("mmHg")
+        if phase is not None and p is not None:
+            progress.live(f"{round(p)} mmHg")
+        if waited > RUN_TIMEOUT_S:
+            link.request({"cmd": "stop"})
+            raise TechnicianError(
+                f"the self-test did not finish in {RUN_TIMEOUT_S:g} s and was stopped",
+                "see `bfr logs --unit bfr-controller`",
+            )
+        link.wait(POLL_S)
+        waited += POLL_S
+        status = link.status()
+    waited = 0.0
+    while status.get("state") == "DEFLATING" and waited < IDLE_TIMEOUT_S:
+        link.wait(POLL_S)
+        waited += POLL_S
+        status = link.status()
+    return status
+
+
+def _device_checks(
+    published: dict[str, Any], fault: str | None, alarms: list[dict[str, Any]]
+) -> list[CheckResult]:
+    """The five device checks: as measured, failed by a supervisor fault, or not reached."""
+    done = {c["name"]: c for c in published.get("checks", [])}
+    interrupted = None
+    if fault is not None:
+        interrupted = FAULT_CHECK.get(fault) or published.get("running") or "sensor_zero"
+    advice = next((a.get("message", "") for a in alarms if a.get("code") == fault), "")
+    out = []
+    for name in CHECKS[:-1]:
+        if name in done:
+            c = done[name]
+            out.append(CheckResult(name, c["status"], c["figure"], c["limit"], c["message"]))
+        elif name == interrupted:
+            message = f"the safety supervisor stopped the test with {fault}: {advice}".rstrip(": ")
+            out.append(judged(name, False, None, limit_of(name) or 0.0, message))
+        else:
+            out.append(
+                not_done(name, "not_run", limit_of(name), "not run: an earlier check failed")
+            )
+    return out
+
+
+def _stop_button(link: ControllerLink, progress: Progress) -> CheckResult:
+    if link.simulated:
+        progress.step("stop button (simulated press)")
+        link.press_stop_button()
+    else:
+        progress.step(f"stop button: press and release the STOP button now ({BUTTON_WAIT_S:g} s)")
+    waited = 0.0
+    seen = False
+    while waited <= BUTTON_WAIT_S:
+        status = link.status()
+        codes = {a.get("code") for a in status.get("alarms", [])} | {status.get("fault")}
+        if "STOP_BUTTON" in codes:
+            seen = True
+            break
+        progress.live(f"waiting for the press: {BUTTON_WAIT_S - waited:.0f} s left")
+        link.wait(POLL_S)
+        waited += POLL_S
+    if not seen:
+        return CheckResult(
+            "stop_button",
+            "failed",
+            None,
+            None,
+            f"no press seen in {BUTTON_WAIT_S:g} s: check the button and its cable, then run "
+            "the self-test again",
+        )
+    progress.note("press seen; the controller stopped")
+    waited = 0.0
+    while waited <= RELEASE_WAIT_S:
+        if link.request({"cmd": "reset"}).get("ok"):
+            return CheckResult("stop_button", "passed", None, None, "press seen, reset done")
+        progress.live("release the stop button")
+        link.wait(POLL_S)
+        waited += POLL_S
+    return CheckResult(
+        "stop_button",
+        "failed",
+        None,
+        None,
+        "the button still reads pressed: check it is not jammed and its cable is not shorted",
+    )

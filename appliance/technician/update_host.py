@@ -1,0 +1,80 @@
+"""The real device behind an update: systemd, the controller socket, the web health URL."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any, TextIO
+
+from appliance.technician.errors import TechnicianError
+from appliance.technician.link import DeviceLink
+from appliance.technician.options import Site, technician_name
+from appliance.technician.progress import Progress
+from appliance.technician.release_tree import DEFAULT_ROOT, ReleaseTree
+from appliance.technician.services import DEFAULT_HEALTH_URL, HealthCheck, Systemctl
+from appliance.technician.update import UpdateHost
+
+
+def add_update_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=DEFAULT_ROOT,
+        help=f"where releases live (default {DEFAULT_ROOT})",
+    )
+    parser.add_argument(
+        "--health-url",
+        default=DEFAULT_HEALTH_URL,
+        help=f"the web UI's health URL (default {DEFAULT_HEALTH_URL})",
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=90.0,
+        metavar="S",
+        help="how long the services may take to come up (default 90 s)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="how long they must then stay up without a restart (default 5 s)",
+    )
+    parser.add_argument(
+        "--allow-controller-down",
+        action="store_true",
+        help="go ahead when the controller does not answer (no patient connected!)",
+    )
+    parser.add_argument("--technician", metavar="NAME", help="who does it (default: login name)")
+
+
+def controller_status(socket: str) -> dict[str, Any] | None:
+    link = DeviceLink(socket)
+    try:
+        return link.status()
+    except TechnicianError:
+        return None
+    finally:
+        link.close()
+
+
+def device_host(args: argparse.Namespace, site: Site, log: TextIO | None) -> UpdateHost:
+    systemctl = Systemctl()
+    if not systemctl.available():
+        raise TechnicianError("systemctl not found", "updates run on the appliance itself")
+    return UpdateHost(
+        tree=ReleaseTree(args.root),
+        data_dir=site.data_dir,
+        systemctl=systemctl,
+        health=HealthCheck(
+            systemctl,
+            health_url=args.health_url,
+            controller_answers=lambda: controller_status(site.socket) is not None,
+            ready_timeout_s=args.ready_timeout,
+            settle_s=args.settle,
+        ),
+        controller_status=lambda: controller_status(site.socket),
+        progress=Progress(log=log),
+        actor=technician_name(args.technician),
+    )

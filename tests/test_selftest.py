@@ -1,0 +1,144 @@
+"""Self-test: a healthy simulated cuff passes; a leak, a dead pump and a stuck valve each fail the
+right check with advice; results are stored, shown and gate sessions; `--json` prints one object."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from appliance.cli import main
+from appliance.simulation import build_simulated
+from appliance.store import Store
+from appliance.store.audit import audit_trail
+from appliance.technician import DeviceNotReady, latest_selftest, require_passed_selftest
+from appliance.technician.link import SimLink
+from appliance.technician.progress import Progress
+from appliance.technician.selftest import CHECKS, selftest_procedure_factory
+from appliance.technician.selftest_results import record_selftest
+from appliance.technician.selftest_run import run_selftest
+from hardware.sim.cuff import default_plant
+
+
+def _link(plant=None, seed: int = 0) -> SimLink:
+    app = build_simulated(plant, seed, procedures={"selftest": selftest_procedure_factory})
+    link = SimLink(app)
+    link.wait(1.0)
+    return link
+
+
+def _run(link: SimLink, **kwargs) -> dict:
+    try:
+        return run_selftest(link, progress=Progress(io.StringIO()), technician="tess", **kwargs)
+    finally:
+        link.close()
+
+
+def _check(report: dict, name: str) -> dict:
+    return next(c for c in report["checks"] if c["name"] == name)
+
+
+@pytest.mark.parametrize("limb", ["arm", "leg"])
+def test_a_healthy_cuff_passes_every_check(limb: str) -> None:
+    report = _run(_link(default_plant(0, limb=limb)))
+    assert report["passed"] is True
+    assert [c["name"] for c in report["checks"]] == list(CHECKS)
+    assert all(c["status"] == "passed" for c in report["checks"])
+    leak = _check(report, "leak")
+    assert leak["figure"] < leak["limit"] == 5.0
+    assert _check(report, "pump")["figure"] >= 8.0
+    assert abs(_check(report, "sensor_zero")["figure"]) <= 5.0
+    assert report["fault"] is None and report["leak_test_mmHg"] == 150.0
+
+
+def test_a_leaky_cuff_fails_the_leak_test() -> None:
+    report = _run(_link(default_plant(0, leak_orifice_mm=0.3)))
+    assert report["passed"] is False
+    leak = _check(report, "leak")
+    assert leak["status"] == "failed" and leak["figure"] > 5.0
+    assert "lost" in leak["message"] and "connectors" in leak["message"]
+    assert _check(report, "pump")["status"] == "passed"
+    assert report["advice"] == leak["message"]
+
+
+def test_a_dead_pump_fails_the_pump_check() -> None:
+    link = _link()
+    link.app.rig.pump_dead = True
+    report = _run(link)
+    assert report["passed"] is False
+    pump = _check(report, "pump")
+    assert pump["status"] == "failed"
+    assert "PUMP_NO_RISE" in pump["message"] and "hose" in pump["message"]
+    assert _check(report, "leak")["status"] == "not_run"
+    assert _check(report, "stop_button")["status"] == "not_run"  # controller in FAULT
+
+
+def test_a_stuck_valve_fails_the_valve_check() -> None:
+    link = _link()
+    link.app.rig.valve_stuck_closed = True
+    report = _run(link)
+    assert report["passed"] is False
+    valve = _check(report, "valve")
+    assert valve["status"] == "failed"
+    assert "valve" in valve["message"].lower()
+    assert _check(report, "pump")["status"] == "not_run"
+
+
+def test_without_the_button_it_is_recorded_as_not_tested() -> None:
+    report = _run(_link(), button=False)
+    button = _check(report, "stop_button")
+    assert button["status"] == "not_tested" and button["passed"] is None
+    assert report["passed"] is True
+
+
+def test_a_faulted_controller_is_refused_with_the_way_out() -> None:
+    link = _link()
+    link.request({"cmd": "stop"})
+    with pytest.raises(Exception, match="FAULT") as info:
+        _run(link)
+    assert "reset" in info.value.advice
+
+
+def test_results_gate_sessions(tmp_path: Path) -> None:
+    now = time.time()
+    with pytest.raises(DeviceNotReady, match="not been self-tested"):
+        require_passed_selftest(tmp_path, now)
+    assert latest_selftest(tmp_path) is None
+    failed = {"passed": False, "at_epoch": now, "checks": [{"name": "leak", "status": "failed"}]}
+    record_selftest(tmp_path, failed)
+    with pytest.raises(DeviceNotReady, match=r"failed \(leak\)"):
+        require_passed_selftest(tmp_path, now)
+    record_selftest(tmp_path, {"passed": True, "at_epoch": now - 7200, "checks": []})
+    assert require_passed_selftest(tmp_path, now)["passed"] is True
+    with pytest.raises(DeviceNotReady, match="too old"):
+        require_passed_selftest(tmp_path, now, max_age_s=3600)
+    (tmp_path / "selftest.json").write_text("{not json")
+    assert latest_selftest(tmp_path)["passed"] is False
+    with pytest.raises(DeviceNotReady):
+        require_passed_selftest(tmp_path, now)
+
+
+def test_cli_json_is_one_object_with_figures_and_limits(capsys: pytest.CaptureFixture) -> None:
+    assert main(["selftest", "--sim", "--json", "--no-button"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] is True and report["simulated"] is True
+    for check in report["checks"][:-1]:
+        assert check["figure"] is not None and check["limit"] is not None, check
+    assert report["stored"] is None  # a simulation writes nothing unless given --data-dir
+
+
+def test_cli_stores_the_result_and_audits_it(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    Store.open(tmp_path).close()
+    code = main(
+        ["selftest", "--sim", "--sim-fault", "leak", "--data-dir", str(tmp_path), "--no-button"]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAILED" in out and "leak" in out and "next:" in out
+    assert latest_selftest(tmp_path)["passed"] is False
+    with Store.open(tmp_path) as store:
+        (entry,) = audit_trail(store, action="technician.selftest")
+    assert entry.subject == "failed" and entry.detail["checks"][4]["name"] == "leak"
