@@ -10,7 +10,7 @@ PYTHON ?= python3
 APT_PACKAGES := libsystemd-dev pkg-config chromium systemd
 APT := $(if $(shell command -v sudo 2>/dev/null),sudo ,)apt-get
 
-.PHONY: run test test-slow bench lint format deps image image-test release clean
+.PHONY: run test test-slow bench lint format deps image image-test release vendor clean
 
 $(APT_STAMP):
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -40,6 +40,16 @@ test-slow: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/regulation.py
 	$(PY) bench/lop.py
+	$(PY) bench/latency.py
+
+# Signed update bundle for `bfr update` (docs/technician.md).
+release: $(STAMP)
+	@test -n "$(RELEASE_KEY)" || { echo "set RELEASE_KEY=path/to/fleet-update.key"; exit 2; }
+	$(PY) -m appliance.technician.release --key $(RELEASE_KEY) --out dist $(if $(RELEASE_WHEELHOUSE),--wheelhouse $(RELEASE_WHEELHOUSE))
+
+# Re-vendor the front-end libraries from npm (pinned in package-lock.json); the copies are committed.
+vendor:
+	npm ci && npm run vendor
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

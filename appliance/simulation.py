@@ -49,12 +49,11 @@ class SimulatedAppliance:
 
 
 def default_procedures() -> dict:
-    """Measurements the controller offers (LOP), when their module is installed."""
-    try:
-        from appliance.lop.procedure import lop_procedure_factory
-    except ImportError:
-        return {}
-    return {"lop": lop_procedure_factory}
+    """Measurements the controller runs itself: LOP and the self-test."""
+    from appliance.lop.procedure import lop_procedure_factory
+    from appliance.technician.selftest import selftest_procedure_factory
+
+    return {"lop": lop_procedure_factory, "selftest": selftest_procedure_factory}
 
 
 def build_simulated(

@@ -190,6 +190,7 @@ def test_screening_and_lop_by_touch(screens: dict[str, Page]) -> None:
     form.locator('[name="method"]').select_option("doppler")
     form.get_by_role("button", name="Save LOP").tap()
     expect(page.locator("#lop-history")).to_contain_text("150 mmHg")
+    page.locator("#lop-history").scroll_into_view_if_needed()
     shot(page, "console-lop")
 
 

@@ -412,3 +412,13 @@ def test_a_real_bundle_installs_into_a_real_seeded_virtualenv(tmp_path: Path) ->
     done = subprocess.run([str(target / "bin" / "bfr")], capture_output=True, text=True)
     assert done.stdout.strip() == "bfr 0.2.0"
     assert (next(target.glob("lib/python3*/site-packages")) / "pip").is_dir()  # for next time
+
+
+def test_a_failed_update_does_not_hide_the_backup_a_rollback_needs(device: Device) -> None:
+    device.update("0.2.0", "schema-3")
+    with pytest.raises(UpdateFailed):
+        device.update("0.3.0", "schema-3", "controller-crashes")
+    assert read_last_update(device.data)["result"] == "rolled back"
+    assert device.tree.current() == "0.2.0" and device.schema() == 3
+    rollback(device.host(), restore_database=True)
+    assert device.tree.current() == "0.1.0" and device.schema() == 2

@@ -591,8 +591,11 @@ def test_session_start_cuff_confirm_and_abort(
     assert refused.status_code == 400
     entered = console.post("/api/session/actions/enter_lop", json={"first_mmhg": 150})
     assert entered.status_code == 200
-    assert wait_for(lambda: server.state.sessions.view()["phase"] in ("set", "inflating"))
+    assert wait_for(lambda: server.state.sessions.view()["phase"] == "set")
     assert controller.count("inflate") == 1
+    paused = console.post("/api/session/actions/pause")
+    assert paused.status_code == 200 and paused.get_json()["phase"] == "paused"
+    assert console.post("/api/session/actions/resume").get_json()["phase"] == "set"
     assert console.post("/api/session/actions/abort", json={}).status_code == 400
     done = console.post("/api/session/actions/abort", json={"reason": "patient asked to stop"})
     assert done.status_code == 200 and done.get_json()["outcome"] == "aborted"

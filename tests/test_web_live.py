@@ -33,6 +33,7 @@ class SimApp:
     socket_path: str
     data_dir: Path
     lines: list[str] = field(default_factory=list)
+    log: Any = None
 
     def controller(self) -> ControllerClient:
         return ControllerClient(self.socket_path)
@@ -45,6 +46,8 @@ class SimApp:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.log is not None:
+            self.log.close()
         return self.process.returncode
 
 
@@ -96,8 +99,9 @@ def launch_sim(data_dir: Path, *extra: str) -> SimApp:
     if url is None or socket_path is None:
         process.kill()
         process.wait()
+        log.close()
         raise RuntimeError(f"bfr run did not start: {''.join(seen)}")
-    return SimApp(process, url, socket_path, data_dir, seen)
+    return SimApp(process, url, socket_path, data_dir, seen, log)
 
 
 @pytest.fixture(scope="module")

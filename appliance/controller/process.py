@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import threading
+from pathlib import Path
 from typing import Any
 
 from appliance.config import ApplianceConfig
@@ -66,6 +67,12 @@ def run_controller(
     """Run until SIGTERM/SIGINT; the cuff is deflated on the way out whatever happens."""
     clock, devices, rig, procedures = build_hardware(config, sim, plant, seed)
     devices.safe()
+    from appliance.technician.calibration import load_calibration
+
+    stored = load_calibration(Path(config.paths.data_dir))
+    if stored is not None:
+        devices.sensor.set_calibration(stored)  # `bfr calibrate` result survives restarts
+        log.info("calibration zero %.2f mmHg span %.4f", stored.zero_mmHg, stored.span)
 
     def on_event(t: float, kind: str, data: dict[str, Any]) -> None:
         log.info("%s %s", kind, data)

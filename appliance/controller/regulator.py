@@ -31,13 +31,21 @@ class Actuation:
 class RegulatorTuning:
     """Bands are fractions of the set point, so one tuning fits arm and leg pressures."""
 
-    vent_open_frac: float = 0.04
+    vent_open_frac: float = 0.045
     vent_aim_frac: float = 0.01
-    pump_start_frac: float = 0.03
-    pump_stop_frac: float = 0.0
+    # A rep (pressure rising faster than spike_slope_frac of the set point per second) is only
+    # clipped: every mmHg vented at its top must be pumped back while the muscle relaxes.
+    spike_slope_frac: float = 0.08
+    spike_open_frac: float = 0.05
+    spike_aim_frac: float = 0.045
+    spike_episode_s: float = 1.0
+    spike_memory: float = 0.8
+    pump_start_frac: float = 0.04
+    pump_stop_frac: float = 0.01
     horizon_s: float = 0.06
-    falling_horizon_s: float = 0.2
-    refractory_s: float = 0.25
+    falling_horizon_s: float = 0.1
+    vent_refractory_s: float = 0.08
+    pump_refractory_s: float = 0.25
     urgent_frac: float = 0.065
     min_band_mmHg: float = 2.0
     pump_min_duty: float = 0.6
@@ -67,7 +75,11 @@ class PredictiveBandRegulator:
         self._pumping = False
         self._pulse_end: float | None = None
         self._pulse: tuple[float, float, float, float] | None = None  # t0, p0, slope0, length
-        self._changed_at = float("-inf")
+        self._vented_at = float("-inf")
+        self._pump_changed_at = float("-inf")
+        self._episode_t = float("-inf")
+        self._episode_total = 0.0
+        self._last_episode = 0.0
 
     def _band(self, target: float, frac: float) -> float:
         return max(self.tuning.min_band_mmHg * frac / self.tuning.vent_open_frac, target * frac)
@@ -97,6 +109,20 @@ class PredictiveBandRegulator:
         rate = min(20.0, max(0.05, rate))
         self.vent_rate_per_s += 0.3 * (rate - self.vent_rate_per_s)
 
+    def _spike_excess(self, now: float, excess: float) -> float:
+        """Vent a rep's whole excess in its first pulse, sized from the rep before.
+
+        Reps repeat: clipping each one in small pulses would click several times per rep, so
+        the first pulse of a rep takes most (`spike_memory`) of what the last rep needed.
+        """
+        if now - self._episode_t > self.tuning.spike_episode_s:
+            self._last_episode = self._episode_total
+            self._episode_total = 0.0
+            excess = max(excess, self.tuning.spike_memory * self._last_episode)
+        self._episode_t = now
+        self._episode_total += max(0.0, excess)
+        return excess
+
     def hold(self, now: float, f: PressureFilter, target: float) -> Actuation:
         tn = self.tuning
         p = f.value or 0.0
@@ -104,39 +130,47 @@ class PredictiveBandRegulator:
             if now < self._pulse_end:
                 return Actuation(0.0, True)
             self._pulse_end = None
-            self._changed_at = now
-        if self._pulse is not None and now - self._changed_at >= 0.04:
+            self._vented_at = now
+        if self._pulse is not None and now - self._vented_at >= 0.04:
             self._learn_vent_rate(now, f)
         # Look further ahead while pressure falls: a relaxing muscle must find the pump running.
         horizon = tn.falling_horizon_s if f.slope < 0 else tn.horizon_s
         predicted = f.predict(horizon)
-        since = now - self._changed_at
+        error = predicted - target
         urgent = abs(p - target) > target * tn.urgent_frac
+        spike = f.slope > tn.spike_slope_frac * target
+        open_frac, aim_frac = (
+            (tn.spike_open_frac, tn.spike_aim_frac)
+            if spike
+            else (tn.vent_open_frac, tn.vent_aim_frac)
+        )
+        if error > self._band(target, open_frac) and (
+            now - self._vented_at >= tn.vent_refractory_s or urgent
+        ):
+            # One bleed pulse sized to bring the pressure back to the aim above the set point.
+            self._pumping = False
+            excess = max(p, predicted) - (target + self._band(target, aim_frac))
+            if spike:
+                excess = self._spike_excess(now, excess)
+            length = -math.log(max(0.05, 1.0 - excess / max(p, 1.0))) / self.vent_rate_per_s
+            length = min(tn.max_pulse_s, max(tn.min_pulse_s, length))
+            self._pulse_end = now + length
+            self._pulse = (now, f.raw or p, max(0.0, f.slope), length)
+            return Actuation(0.0, True)
+        since_pump = now - self._pump_changed_at
         if self._pumping:
-            stop = predicted - target >= self._band(target, tn.pump_stop_frac)
-            if stop and since >= tn.min_pump_on_s:
+            stop = error >= self._band(target, tn.pump_stop_frac)
+            if stop and since_pump >= tn.min_pump_on_s:
                 self._pumping = False
-                self._changed_at = now
-        elif since >= tn.refractory_s or urgent:
-            error = predicted - target
-            if (
-                error > self._band(target, tn.vent_open_frac)
-                or p - target > target * tn.urgent_frac
-            ):
-                # One bleed pulse sized to bring the pressure back to just above the set point.
-                excess = max(p, predicted) - (target + self._band(target, tn.vent_aim_frac))
-                length = -math.log(max(0.05, 1.0 - excess / max(p, 1.0))) / self.vent_rate_per_s
-                length = min(tn.max_pulse_s, max(tn.min_pulse_s, length))
-                self._pulse_end = now + length
-                self._pulse = (now, f.raw or p, max(0.0, f.slope), length)
-                self._changed_at = now
-                return Actuation(0.0, True)
-            if error < -self._band(target, tn.pump_start_frac):
-                self._pumping = True
-                self._changed_at = now
+                self._pump_changed_at = now
+        elif error < -self._band(target, tn.pump_start_frac) and (
+            since_pump >= tn.pump_refractory_s or urgent
+        ):
+            self._pumping = True
+            self._pump_changed_at = now
         duty = 0.0
         if self._pumping:
-            deficit_frac = max(0.0, target - predicted) / target
+            deficit_frac = max(0.0, -error) / target
             duty = min(1.0, tn.pump_min_duty + tn.pump_gain_per_frac * deficit_frac)
         return Actuation(duty, False)
 

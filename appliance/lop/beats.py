@@ -139,7 +139,9 @@ def detect_beats_unpaced(pulsations: Pulsations) -> Beats:
     """Beats without assuming a period, for judging the rhythm itself.
 
     Peaks may be as close as the fastest heart rate allows; small peaks between beats (notch,
-    quantisation ripple) are dropped against the amplitude of the neighbouring beats.
+    quantisation ripple) are dropped against the amplitude of the neighbouring beats. The
+    reference is the upper quartile of the neighbours, not their median: with a slow heart and
+    faint pulsations every other peak can be such a ripple, and a median would be one of them.
     """
     shortest_period = 60.0 / MAX_HEART_RATE_BPM
     beats = _beats_at_peaks(pulsations, 0.45 * shortest_period, 60.0 / MIN_HEART_RATE_BPM)
@@ -147,6 +149,6 @@ def detect_beats_unpaced(pulsations: Pulsations) -> Beats:
         return beats
     amplitude = beats.amplitude_mmHg
     padded = np.pad(amplitude, 3, mode="edge")
-    local = np.median(np.lib.stride_tricks.sliding_window_view(padded, 7), axis=1)
-    keep = amplitude >= 0.5 * local
+    local = np.percentile(np.lib.stride_tricks.sliding_window_view(padded, 7), 75, axis=1)
+    keep = amplitude >= 0.4 * local
     return Beats(beats.peak_index[keep], amplitude[keep], beats.cuff_mmHg[keep])

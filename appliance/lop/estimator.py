@@ -124,7 +124,7 @@ def _estimate_on_ramp(trace: UniformTrace, ramp: Ramp, arterial_fraction: float)
     pulsations = separate_pulsations(pressure, rate, high_cut_for(period))
     beats, lost = _usable_beats(detect_beats(pulsations, period), spike, period, rate)
     unpaced, _ = _usable_beats(detect_beats_unpaced(pulsations), spike, period, rate)
-    rhythm = assess_rhythm(unpaced, rate)
+    rhythm = assess_rhythm(unpaced, rate, period if periodicity >= MIN_PERIODICITY else None)
     artefacts = max(float(spike.mean()), lost)
     heart_rate = 60.0 / period if periodicity >= MIN_PERIODICITY else None
 

@@ -34,18 +34,29 @@ class LopSettings:
     start_mmHg: dict[str, float] = field(default_factory=lambda: {"arm": 45.0, "leg": 75.0})
     # The search stops here; the supervisor's ceiling sits above it with room for a pulse and
     # a knock on the cuff, and everything stays under the 300 mmHg cap.
-    max_search_mmHg: float = 285.0
-    ceiling_margin_mmHg: float = 15.0
+    max_search_mmHg: float = 290.0
+    ceiling_margin_mmHg: float = 10.0
     # The fill ends with a kink the band-pass would ring on; the estimator starts after it.
     record_after_fill_s: float = 1.0
     estimate_every_s: float = 1.0
-    arterial_fraction: float = 0.2
+    arterial_fraction: float = 0.15
     time_limit_s: float = 60.0
     empty_mmHg: float = 4.0
     empty_timeout_s: float = 30.0
     fill_timeout_s: float = 20.0
     rest_s: float = 60.0
-    search: SearchSettings = field(default_factory=SearchSettings)
+    # A thigh needs more pressure and has a wider fade-out (room for a faster approach).
+    search: dict[str, SearchSettings] = field(
+        default_factory=lambda: {
+            "arm": SearchSettings(),
+            "leg": SearchSettings(
+                approach_mmHg_per_beat=5.0,
+                approach_rate_mmHg_s=(3.75, 7.0),
+                coarse_mmHg_per_beat=8.0,
+                coarse_rate_mmHg_s=(6.0, 9.0),
+            ),
+        }
+    )
 
 
 DEFAULT_SETTINGS = LopSettings()
@@ -88,7 +99,7 @@ class LopProcedure:
 
     def _new_reading(self) -> None:
         self.live.restart()
-        self.search = InflationSearch(self.settings.search)
+        self.search = InflationSearch(self.settings.search.get(self.args["limb"]))
         self._tracker: RampTracker | None = None
         self._reading_began: float | None = None
         self._fill_mark: tuple[float, float] | None = None

@@ -526,7 +526,7 @@ class SessionRunner:
         elif self._now - self._link_down_since >= LINK_LOSS_S:
             code = "CONTROLLER_UNREACHABLE"
             self._record_alarm(code, str(reply.get("error", "")), latched=True)
-            self._finish("alarm", f"{code}: {reply.get('error', '')}")
+            self._finish("alarm", f"{code}: {reply.get('error', '')}", code=code)
         return False
 
     def _watch_alarms(self) -> None:

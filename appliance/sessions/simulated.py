@@ -54,7 +54,9 @@ class SimulatedSession:
         if true_lop is not None:
             doppler = lambda: true_lop + rng.gauss(0.0, DOPPLER_SD_MMHG)  # noqa: E731
         self.patient = SimulatedPatient(self.runner, sim.plant, seed=seed, **(patient or {}))
-        self.clinician = SimulatedClinician(self.runner, doppler_lop=doppler, **(clinician or {}))
+        self.clinician = SimulatedClinician(
+            self.runner, **({"doppler_lop": doppler} | (clinician or {}))
+        )
 
     def to_wall(self, t: float) -> float:
         return self.wall0 + t

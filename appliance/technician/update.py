@@ -19,7 +19,9 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import os
 import shutil
+import sqlite3
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -47,6 +49,7 @@ from appliance.technician.services import START_ORDER, STOP_ORDER, HealthCheck, 
 
 UPDATES_DIR = "updates"  # in the data directory: backups, the last update's record, the lock
 LAST_UPDATE = "last-update.json"
+HISTORY = "history.jsonl"  # every update and rollback, one JSON object per line
 RELEASE_INFO = "bfr-release.json"  # in each release directory
 KEEP_BACKUPS = 5
 
@@ -107,9 +110,8 @@ def update(
             bundle, Path(work), key_path=key_path, allow_unsigned=allow_unsigned
         )
         version = candidate.version
-        p.note(
-            f"release {version} ({'signed, key ' + str(candidate.key_id) if candidate.signed else 'UNSIGNED'})"
-        )
+        how = f"signed, key {candidate.key_id}" if candidate.signed else "UNSIGNED"
+        p.note(f"release {version} ({how})")
         if version == current:
             raise TechnicianError(f"release {version} is already running", "nothing to do")
         if version == host.tree.previous():
@@ -123,10 +125,12 @@ def update(
             try:
                 schema = _test_migration(host, target)
                 _preflight(host, "update", allow_controller_down)  # a session may have begun
-            except TechnicianError as exc:
+            except (TechnicianError, OSError, sqlite3.Error) as exc:
                 host.tree.remove(version)
+                message = exc.message if isinstance(exc, TechnicianError) else str(exc)
                 raise UpdateFailed(
-                    f"{exc.message}; release {version} removed, {current} still runs", exc.advice
+                    f"{message}; release {version} removed, {current} still runs",
+                    getattr(exc, "advice", "") or "check the data partition (`bfr status`)",
                 ) from exc
             record = {
                 "from": current,
@@ -184,7 +188,8 @@ def rollback(
                     host, to=previous, back=current, change_db=change_db, label="rollback"
                 )
             except (UpdateFailed, RollbackFailed) as exc:
-                _finish(host, {**record, "result": "rollback failed", "error": exc.message})
+                failed = {**record, "result": "rollback failed", "error": exc.message}
+                _finish(host, failed, action=audit_entry.ROLLBACK)
                 raise
         record.update(result="rolled back by hand", set_aside=str(backup) if backup else None)
         _finish(host, record, action=audit_entry.ROLLBACK)
@@ -279,9 +284,9 @@ def _rollback_database(
     supported = host.database.supported(host.tree.path(previous))
     if live <= supported:
         return lambda db: None, {"database": f"kept (schema {live})"}
-    last = _read_last(host)
+    last = _installing_update(host, previous, current)
     backup = Path(last["backup"]) if last and last.get("backup") else None
-    if not (last and last.get("to") == current and last.get("from") == previous and backup):
+    if last is None or backup is None:
         raise TechnicianError(
             f"the database has schema {live}, release {previous} reads up to {supported}, and "
             "there is no backup from the update between them",
@@ -368,7 +373,12 @@ def _revert(host: UpdateHost, back: str, old_previous: str | None, backup: Path 
 
 
 def _finish(host: UpdateHost, record: dict[str, Any], action: str = audit_entry.UPDATE) -> None:
+    text = json.dumps(record)
     try:
+        with (host.updates / HISTORY).open("a") as history:
+            history.write(text + "\n")
+            history.flush()
+            os.fsync(history.fileno())
         write_atomically(host.updates / LAST_UPDATE, json.dumps(record, indent=2) + "\n")
     except OSError as exc:
         host.progress.warn(f"cannot record the update: {exc}")
@@ -391,16 +401,32 @@ def read_last_update(data_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def _read_last(host: UpdateHost) -> dict[str, Any] | None:
-    return read_last_update(host.data_dir)
+def _installing_update(host: UpdateHost, old: str, new: str) -> dict[str, Any] | None:
+    """The newest successful update from `old` to `new` (it holds the database backup)."""
+    try:
+        lines = (host.updates / HISTORY).read_text().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("result") == "installed" and (record.get("from"), record.get("to")) == (
+            old,
+            new,
+        ):
+            return record
+    return None
 
 
 def _prune_backups(host: UpdateHost) -> None:
     """Keep the newest few backups; the one named in the last update record always stays."""
-    last = _read_last(host) or {}
+    current, previous = host.tree.current(), host.tree.previous()
+    needed = _installing_update(host, previous, current) if current and previous else None
     backups = sorted(host.updates.glob(f"{DB_NAME}.*"), key=lambda b: b.stat().st_mtime)
     for old in backups[:-KEEP_BACKUPS]:
-        if str(old) != last.get("backup"):
+        if needed is None or str(old) != needed.get("backup"):
             old.unlink()
 
 

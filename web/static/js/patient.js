@@ -49,6 +49,15 @@ function render() {
   $("prompt-text").textContent = v.prompt_key ? t(`prompt.${v.prompt_key}`, wordParams(v.prompt_params)) : "";
   $("step-label").textContent = stepLabel(v);
   $("confirm-cuff").hidden = !(v.actions || []).includes("confirm_cuff");
+  const summary = v.phase === "finished" ? v.summary : null;
+  $("session-summary").hidden = !(summary && summary.session_id);
+  if (summary && summary.session_id) {
+    $("session-summary").textContent = t("patient.summary", {
+      sets_done: summary.sets_done,
+      sets_planned: summary.sets_planned,
+      minutes: Math.max(1, Math.round((summary.duration_s || 0) / 60)),
+    });
+  }
 
   if (v.phase === "cuff_placement" && v.picture) {
     showPicture(v.picture.limb, v.picture.side);
@@ -162,6 +171,8 @@ on("beat", (beat) => {
 });
 
 on("status", (status) => {
+  // A measurement the clinician started outside a session still needs the patient still.
+  $("idle-measuring").hidden = !(status && status.state === "MEASURING_LOP");
   const line = $("occlusion-line");
   // The controller keeps counting occlusion until reperfusion: show it only while inflated.
   const inflated = status && status.occlusion_s > 0 && ["INFLATING", "HOLDING"].includes(status.state);

@@ -66,8 +66,15 @@ export function installLop() {
       return;
     }
     const value = Math.round(result.lop_mmHg);
-    const target = form.elements.first_mmhg.value === "" ? form.elements.first_mmhg : form.elements.second_mmhg;
-    target.value = value;
+    const readings = (result.readings || []).filter((r) => r.lop_mmHg != null);
+    if (readings.length >= 2) {
+      // The controller measured twice: both readings go in, the record computes the spread.
+      form.elements.first_mmhg.value = Math.round(readings[0].lop_mmHg);
+      form.elements.second_mmhg.value = Math.round(readings[1].lop_mmHg);
+    } else {
+      const target = form.elements.first_mmhg.value === "" ? form.elements.first_mmhg : form.elements.second_mmhg;
+      target.value = value;
+    }
     form.elements.method.value = "oscillometric";
     live.textContent = t("lop.result", { lop: value });
   });

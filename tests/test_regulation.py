@@ -1,0 +1,85 @@
+"""Regulation properties on the project's plant and on plants it was not tuned on."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.controller.supervisor import State
+from appliance.exercise import run_resistance_exercise
+from appliance.simulation import build_simulated
+from hardware.sim.cuff import default_plant, varied_plant
+
+
+def prepared(plant, seed: int):
+    sim = build_simulated(plant, seed)
+    sim.run(0.3)
+    lop = plant.true_lop_mmHg
+    assert sim.controller.handle({"cmd": "configure", "limb": plant.patient.limb, "lop_mmHg": lop})[
+        "ok"
+    ]
+    return sim, 0.8 * lop
+
+
+@pytest.mark.parametrize(
+    "plant", [default_plant(5, limb="arm"), default_plant(6, limb="leg"), varied_plant(1001)]
+)
+def test_inflation_does_not_overshoot_the_alarm_window(plant) -> None:
+    sim, target = prepared(plant, 1)
+    peak = 0.0
+
+    def track(rec) -> None:
+        nonlocal peak
+        peak = max(peak, sim.plant.pressure_mmHg)
+
+    sim.controller.on_tick = track
+    sim.controller.handle({"cmd": "inflate", "target_mmHg": target})
+    assert sim.run_until(lambda: sim.controller.state == State.HOLDING, 60.0)
+    sim.run(3.0)
+    assert peak < target + 15.0
+    assert abs(sim.plant.pressure_mmHg - target) < 0.05 * target
+
+
+@pytest.mark.parametrize(
+    ("plant", "seed"), [(default_plant(8, limb="arm"), 8), (varied_plant(1002), 2)]
+)
+def test_holds_through_a_set_of_contractions(plant, seed) -> None:
+    sim, target = prepared(plant, seed)
+    run = run_resistance_exercise(sim, target, sets=(15,))
+    assert run.final_state == "HOLDING", run.alarms
+    m = run.metrics
+    assert m is not None
+    assert m.within_10_pct > 99.0
+    assert m.within_5_pct > 95.0
+    assert m.rep_peak_pct < 108.0 and m.rep_valley_pct > 92.0
+    assert sim.controller.state == State.IDLE  # deflated at the end
+
+
+def test_thigh_reps_are_clipped_and_refilled() -> None:
+    """A leg press swings the thigh cuff by ~16 % of target, faster than the pump can refill:
+    the regulator clips the top of each rep and refills at full flow. It cannot hold +-5 % there
+    (docs/regulation.md); it must keep peaks clipped and never let the cuff sag far."""
+    plant = default_plant(7, limb="leg")
+    sim, target = prepared(plant, 7)
+    run = run_resistance_exercise(sim, target, sets=(15,))
+    assert run.final_state == "HOLDING", run.alarms
+    m = run.metrics
+    assert m is not None
+    assert m.rep_peak_pct < 109.0
+    assert m.rep_valley_pct > 85.0
+    assert m.valley_pct > 82.0 and m.peak_pct < 112.0
+
+
+def test_fewer_actuations_than_on_off() -> None:
+    """On an arm cuff (on the thigh the gap is smaller: docs/regulation.md)."""
+    from appliance.controller.regulator import OnOffRegulator
+
+    figures = {}
+    for name, regulator in (("ours", None), ("on-off", OnOffRegulator(3.0))):
+        plant = default_plant(9, limb="arm")
+        sim = build_simulated(plant, 9, regulator=regulator)
+        sim.run(0.3)
+        sim.controller.handle({"cmd": "configure", "limb": "arm", "lop_mmHg": plant.true_lop_mmHg})
+        run = run_resistance_exercise(sim, 0.8 * plant.true_lop_mmHg, sets=(15,))
+        assert run.metrics is not None
+        figures[name] = run.metrics.actuations_per_min
+    assert figures["ours"] < 0.5 * figures["on-off"]
