@@ -311,7 +311,7 @@ def test_packaged_multi_exercise_protocol(bench) -> None:
     # Leg holding through reps still trips the controller's LEAK alarm on some plants; an
     # alarm must end the session cleanly whatever the cause.
     assert summary["outcome"] in ("completed", "alarm")
-    assert b.cuff_mmhg_after(2.0) < 5.0
+    assert b.cuff_mmhg_after(6.0) < 5.0  # a thigh cuff holds more air than an arm cuff
 
 
 # Rests with the cuff released, and a timed (passive) bout.

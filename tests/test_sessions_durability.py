@@ -150,6 +150,7 @@ def test_session_records_survive_sigkill_at_random_moments(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 def test_standard_session_records_survive_many_kills(tmp_path: Path) -> None:
     standard = SHORT | {
         "name": "standard-test",
@@ -166,4 +167,4 @@ def test_standard_session_records_survive_many_kills(tmp_path: Path) -> None:
             }
         ],
     }
-    kill_runs(tmp_path, standard, kills=30, latest_s=20.0)
+    kill_runs(tmp_path, standard, kills=25, latest_s=15.0)

@@ -60,4 +60,4 @@ def combine(readings: list[Reading], context: dict[str, Any], total_s: float) ->
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 1)
+    return None if value is None else round(float(value), 1)

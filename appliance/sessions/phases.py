@@ -49,7 +49,7 @@ class RunnerView:
     rep_phase: str | None = None
     reps_target: int | None = None
     reps_done: int | None = None
-    set_index: int | None = None
+    set_index: int | None = None  # during a rest: the set that comes next
     sets_total: int | None = None
     exercise_index: int | None = None
     exercises_total: int = 0

@@ -19,13 +19,18 @@ Safety rules the runner keeps (the controller enforces its own copy of every lim
   whole process dies, the controller deflates on its own when the heartbeat stops.
 
 Events (kind / name, detail): phase/phase.<phase>; prompt/prompt.<key> (prompt params);
-rep/rep.up|rep.down {rep, reps, set_index, exercise_index}; set/set.start|set.done;
+rep/rep.up|rep.down {rep, phase, reps, set_index, exercise_index}; set/set.start|set.done;
+cuff/cuff.at_pressure|cuff.empty;
 input/input.<action>; lop/lop.reading|lop.failed|lop.stored|lop.used|lop.unavailable|...;
 controller/controller.<cmd> {ok, error}; alarm/alarm.raised|alarm.cleared {code, message};
 limit/limit.occlusion|limit.pain|limit.pause_hold|limit.rating_overdue;
 exercise/exercise.start|exercise.end {ended_by}; session/session.start|session.end {outcome};
 screening/screening.blocked|screening.override|screening.caution_confirmed. Countdown events
-(countdown/countdown.tick {seconds}) go to listeners only, once per whole second.
+(countdown/countdown.tick {seconds, phase}) go to listeners only, once per whole second.
+
+Outcomes: "completed" (every set done), "stopped" (an exercise ended early: pain, occlusion
+limit, patient or clinician), "aborted" (a clinician's abort, `close()` before the end, a
+software error), "alarm" (a controller FAULT, a lost controller link, the runner's timeouts).
 """
 
 from __future__ import annotations
