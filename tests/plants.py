@@ -21,3 +21,10 @@ class OffsetPlant:
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
+
+
+def cuff_off(seed: int = 0):
+    """The project's plant with the cuff open to the air (a hose pulled off): for `--plant`."""
+    from hardware.sim.cuff import default_plant
+
+    return default_plant(seed, limb="arm", leak_orifice_mm=4.0)
