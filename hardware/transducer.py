@@ -2,7 +2,7 @@
 
 The MPX5050GP is ratiometric to its 5 V supply: Vout = Vs * (0.018 * P_kPa + 0.04), 0-50 kPa
 (0-375 mmHg), so 0.2 V at 0 and 4.7 V at full scale. The ADS1115 runs from 3.3 V and its inputs must
-stay below VDD + 0.3 V, so Vout goes through a divider (default 20k/10k: ratio 2/3), giving 0.133 V at
+stay below VDD + 0.3 V, so Vout goes through a divider (10k in series, 20k to ground: ratio 2/3), giving 0.133 V at
 0 mmHg and 3.13 V at 375 mmHg. At PGA gain 1 (+-4.096 V, 125 uV/LSB) one mmHg is about 64 codes.
 """
 

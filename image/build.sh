@@ -40,7 +40,8 @@ fi
 
 echo "== stage 2: configure"
 rm -rf "$work/root"
-cp -a "$work/base" "$work/root"
+# -x: never copy what might still be mounted in the base (proc, sys, dev).
+cp -a -x "$work/base" "$work/root"
 "$here/configure.sh" "$work/root" "$wheel" "$env_file"
 "$here/verify-units.sh" "$work/root"
 
