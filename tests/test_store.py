@@ -46,13 +46,10 @@ def other_connection(store: Store) -> sqlite3.Connection:
     return sqlite3.connect(store.path)
 
 
-def make_session(store: Store, **overrides: object) -> records.Session:
-    patient = records.find_patient(store, "P-1") or records.insert_patient(
-        store, clinic_id="P-1", birth_year=1970
-    )
-    screening = records.insert_screening(
-        store,
-        patient_id=patient.id,
+def insert_screening(store: Store, patient_id: int, **overrides: object) -> records.Screening:
+    """A cleared initial screening of the left leg, with `overrides` applied."""
+    args: dict[str, object] = dict(
+        patient_id=patient_id,
         kind="initial",
         limb="leg",
         side="left",
@@ -62,6 +59,30 @@ def make_session(store: Store, **overrides: object) -> records.Session:
         reasons=[],
         screened_by="dr-a",
     )
+    args.update(overrides)
+    return records.insert_screening(store, **args)  # type: ignore[arg-type]
+
+
+def insert_lop(store: Store, patient_id: int, **overrides: object) -> records.LopMeasurement:
+    """A seated left-leg LOP measured by the appliance, with `overrides` applied."""
+    args: dict[str, object] = dict(
+        patient_id=patient_id,
+        limb="leg",
+        side="left",
+        posture="seated",
+        cuff="thigh-11cm",
+        first_mmhg=200.0,
+        measured_by="appliance",
+    )
+    args.update(overrides)
+    return records.insert_lop(store, **args)  # type: ignore[arg-type]
+
+
+def make_session(store: Store, **overrides: object) -> records.Session:
+    patient = records.find_patient(store, "P-1") or records.insert_patient(
+        store, clinic_id="P-1", birth_year=1970
+    )
+    screening = insert_screening(store, patient.id)
     args: dict[str, object] = dict(
         patient_id=patient.id,
         screening_id=screening.id,
@@ -230,41 +251,17 @@ def test_screening_round_trip(store: Store, wall: Wall) -> None:
     assert records.latest_screening(store, patient.id, limb="arm", side="right") == confirmed
     assert records.latest_screening(store, patient.id, limb="leg") is None
     with pytest.raises(records.RecordError, match="limb"):
-        records.insert_screening(
-            store,
-            patient_id=patient.id,
-            kind="initial",
-            limb="tail",
-            side="right",
-            answers={},
-            score=0,
-            outcome="cleared",
-            reasons=[],
-            screened_by="dr-a",
-        )
+        insert_screening(store, patient.id, limb="tail", side="right")
 
 
 def test_lop_round_trip_with_spread_flag(store: Store, wall: Wall) -> None:
     patient = records.insert_patient(store, clinic_id="P-1", birth_year=1960)
-    close = records.insert_lop(
-        store,
-        patient_id=patient.id,
-        limb="leg",
-        side="left",
-        posture="seated",
-        cuff="thigh-11cm",
-        first_mmhg=204.0,
-        second_mmhg=198.0,
-        measured_by="appliance",
-    )
+    close = insert_lop(store, patient.id, first_mmhg=204.0, second_mmhg=198.0)
     wall.t += 60
-    apart = records.insert_lop(
+    apart = insert_lop(
         store,
-        patient_id=patient.id,
-        limb="leg",
-        side="left",
+        patient.id,
         posture="standing",
-        cuff="thigh-11cm",
         first_mmhg=230.0,
         second_mmhg=250.0,
         method="doppler",
@@ -279,43 +276,15 @@ def test_lop_round_trip_with_spread_flag(store: Store, wall: Wall) -> None:
     assert records.latest_lop(store, patient.id, limb="arm", side="left") is None
     for bad in (20.0, 320.0, float("nan")):
         with pytest.raises(records.RecordError, match="first_mmhg"):
-            records.insert_lop(
-                store,
-                patient_id=patient.id,
-                limb="leg",
-                side="left",
-                posture="seated",
-                cuff="c",
-                first_mmhg=bad,
-                measured_by="appliance",
-            )
+            insert_lop(store, patient.id, cuff="c", first_mmhg=bad)
     with pytest.raises(records.RecordError, match="posture"):
-        records.insert_lop(
-            store,
-            patient_id=patient.id,
-            limb="leg",
-            side="left",
-            posture="lying",
-            cuff="c",
-            first_mmhg=200.0,
-            measured_by="appliance",
-        )
+        insert_lop(store, patient.id, posture="lying", cuff="c", first_mmhg=200.0)
 
 
 def test_session_sets_events_alarms_round_trip(store: Store, wall: Wall) -> None:
     session = make_session(store)
     assert session.running and session.protocol["title"] == "Standard"
-    lop = records.insert_lop(
-        store,
-        patient_id=session.patient_id,
-        limb="leg",
-        side="left",
-        posture="seated",
-        cuff="thigh-11cm",
-        first_mmhg=200.0,
-        second_mmhg=204.0,
-        measured_by="appliance",
-    )
+    lop = insert_lop(store, session.patient_id, first_mmhg=200.0, second_mmhg=204.0)
     session = records.set_session_target(
         store, session.id, lop_id=lop.id, pct_lop=80.0, target_mmhg=161.6
     )

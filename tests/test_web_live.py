@@ -128,6 +128,18 @@ class Listener:
         # A clean disconnect waits seconds for the socket to close; nothing here needs that.
         threading.Thread(target=self.client.disconnect, daemon=True).start()
 
+    def ping(self, stop: threading.Event) -> threading.Thread:
+        """Send `ui_alive` every 0.3 s, as an open page does, until `stop` is set."""
+
+        def loop() -> None:
+            while not stop.is_set():
+                self.client.emit("ui_alive")
+                stop.wait(0.3)
+
+        pinger = threading.Thread(target=loop, daemon=True)
+        pinger.start()
+        return pinger
+
 
 def wait_for(predicate: Any, timeout_s: float) -> bool:
     end = time.monotonic() + timeout_s
@@ -160,13 +172,7 @@ def test_stop_over_socketio_deflates_the_cuff(sim: SimApp) -> None:
     listener = Listener(sim.url)
     controller = sim.controller()
     alive = threading.Event()
-
-    def ping() -> None:
-        while not alive.is_set():
-            listener.client.emit("ui_alive")
-            alive.wait(0.3)
-
-    threading.Thread(target=ping, daemon=True).start()
+    listener.ping(alive)
     try:
         assert wait_for(lambda: bool(listener.status) and listener.status[-1].get("ui"), 5)
         time.sleep(0.6)
@@ -192,14 +198,7 @@ def test_a_silent_screen_lets_the_controller_deflate(sim: SimApp) -> None:
     listener = Listener(sim.url)
     controller = sim.controller()
     alive = threading.Event()
-
-    def ping() -> None:
-        while not alive.is_set():
-            listener.client.emit("ui_alive")
-            alive.wait(0.3)
-
-    pinger = threading.Thread(target=ping, daemon=True)
-    pinger.start()
+    pinger = listener.ping(alive)
     try:
         # Inflate only once the heartbeat flows: a stale one would fault at once.
         assert wait_for(lambda: bool(listener.status) and listener.status[-1].get("ui"), 5)

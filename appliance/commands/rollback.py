@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 
-from appliance.technician.errors import TechnicianError
-from appliance.technician.options import EXIT_FAILED, EXIT_UNUSABLE, add_site_options, fail
+from appliance.technician.options import add_site_options
 from appliance.technician.update_host import add_update_options
-
-EXIT_BROKEN = 3
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,31 +34,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from appliance.technician.options import resolve_site
-    from appliance.technician.update import RollbackFailed, UpdateFailed, rollback
-    from appliance.technician.update_host import device_host
+    from appliance.technician.update import rollback
+    from appliance.technician.update_host import run_on_device
 
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    try:
-        site = resolve_site(args)
-        (site.data_dir / "updates").mkdir(parents=True, exist_ok=True)
-        log = (site.data_dir / "updates" / "update.log").open("a")
-    except (TechnicianError, OSError) as exc:
-        error = exc if isinstance(exc, TechnicianError) else TechnicianError(str(exc), "sudo?")
-        return fail("rollback", error, EXIT_UNUSABLE)
-    with log:
-        try:
-            record = rollback(
-                device_host(args, site, log),
-                restore_database=args.restore_database,
-                allow_controller_down=args.allow_controller_down,
-            )
-        except RollbackFailed as exc:
-            return fail("rollback", exc, EXIT_BROKEN)
-        except UpdateFailed as exc:
-            return fail("rollback", exc, EXIT_FAILED)
-        except TechnicianError as exc:
-            return fail("rollback", exc, EXIT_UNUSABLE)
-    if args.json:
-        print(json.dumps(record))
-    return 0
+    return run_on_device(
+        "rollback",
+        args,
+        lambda host: rollback(
+            host,
+            restore_database=args.restore_database,
+            allow_controller_down=args.allow_controller_down,
+        ),
+    )

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 from pathlib import Path
 
 from appliance.technician.bundle import DEFAULT_KEY_PATH
-from appliance.technician.errors import TechnicianError
-from appliance.technician.options import EXIT_FAILED, EXIT_UNUSABLE, add_site_options, fail
+from appliance.technician.options import add_site_options
 from appliance.technician.update_host import add_update_options
-
-EXIT_BROKEN = 3  # the rollback failed too
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,36 +46,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from appliance.technician.options import resolve_site
-    from appliance.technician.update import RollbackFailed, UpdateFailed, update
-    from appliance.technician.update_host import device_host
+    from appliance.technician.update import update
+    from appliance.technician.update_host import run_on_device
 
-    # A dropped SSH connection must not kill the update half-way through the switch.
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    try:
-        site = resolve_site(args)
-        (site.data_dir / "updates").mkdir(parents=True, exist_ok=True)
-        log = (site.data_dir / "updates" / "update.log").open("a")
-    except (TechnicianError, OSError) as exc:
-        error = exc if isinstance(exc, TechnicianError) else TechnicianError(str(exc), "sudo?")
-        return fail("update", error, EXIT_UNUSABLE)
-    with log:
-        try:
-            host = device_host(args, site, log)
-            record = update(
-                host,
-                args.bundle,
-                key_path=args.key,
-                allow_unsigned=args.allow_unsigned,
-                allow_controller_down=args.allow_controller_down,
-                extras=args.extras,
-            )
-        except RollbackFailed as exc:
-            return fail("update", exc, EXIT_BROKEN)
-        except UpdateFailed as exc:
-            return fail("update", exc, EXIT_FAILED)
-        except TechnicianError as exc:
-            return fail("update", exc, EXIT_UNUSABLE)
-    if args.json:
-        print(json.dumps(record))
-    return 0
+    return run_on_device(
+        "update",
+        args,
+        lambda host: update(
+            host,
+            args.bundle,
+            key_path=args.key,
+            allow_unsigned=args.allow_unsigned,
+            allow_controller_down=args.allow_controller_down,
+            extras=args.extras,
+        ),
+    )

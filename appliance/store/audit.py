@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.store.db import Store
+from appliance.store.db import Store, and_where, from_row, insert
 
 # Actions other layers record; the list documents them, new ones only need the dotted shape.
 SCREENING_OVERRIDE = "screening.override"
@@ -56,12 +56,18 @@ def record_audit(
     at = store.now() if at is None else at
     detail = dict(detail or {})
     with store.transaction() as conn:
-        cur = conn.execute(
-            "INSERT INTO audit (at, actor, action, subject, reason, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (at, actor, action, subject, reason, json.dumps(detail, sort_keys=True)),
+        entry_id = insert(
+            conn,
+            "audit",
+            dict(
+                at=at,
+                actor=actor,
+                action=action,
+                subject=subject,
+                reason=reason,
+                detail=json.dumps(detail, sort_keys=True),
+            ),
         )
-        entry_id = int(cur.lastrowid or 0)
     return AuditEntry(entry_id, at, actor, action, subject, reason, detail)
 
 
@@ -73,27 +79,13 @@ def audit_trail(
     since: float | None = None,
 ) -> list[AuditEntry]:
     """Entries oldest first, optionally only one action, one subject, or from a time on."""
-    sql = "SELECT * FROM audit WHERE 1"
-    params: list[Any] = []
-    if action is not None:
-        sql += " AND action = ?"
-        params.append(action)
-    if subject is not None:
-        sql += " AND subject = ?"
-        params.append(subject)
-    if since is not None:
-        sql += " AND at >= ?"
-        params.append(since)
+    sql, params = and_where(
+        "SELECT * FROM audit WHERE 1",
+        [],
+        {"action = ?": action, "subject = ?": subject, "at >= ?": since},
+    )
     return [_entry(row) for row in store.query(sql + " ORDER BY id", params)]
 
 
 def _entry(row: sqlite3.Row) -> AuditEntry:
-    return AuditEntry(
-        id=row["id"],
-        at=row["at"],
-        actor=row["actor"],
-        action=row["action"],
-        subject=row["subject"],
-        reason=row["reason"],
-        detail=json.loads(row["detail"]),
-    )
+    return from_row(AuditEntry, row, detail=json.loads)

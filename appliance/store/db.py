@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from appliance.store import migrations
 
@@ -18,6 +19,8 @@ DB_NAME = "bfr.sqlite3"
 # Long enough for `bfr export` and the web process to take turns at writing, short enough that a
 # wedged writer shows up as an error instead of a silent hang at the treatment table.
 BUSY_TIMEOUT_S = 5.0
+
+_Row = TypeVar("_Row")
 
 
 class StoreError(Exception):
@@ -194,3 +197,31 @@ def open_store(
 ) -> Store:
     """Open the clinic database in `data_dir`; see `Store.open`."""
     return Store.open(data_dir, create=create, wall=wall)
+
+
+def insert(conn: sqlite3.Connection, table: str, columns: Mapping[str, Any]) -> int:
+    """INSERT one row of `columns` into `table` (a literal of the caller); return its id."""
+    names = ", ".join(columns)
+    marks = ", ".join("?" * len(columns))
+    cur = conn.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", tuple(columns.values()))
+    return int(cur.lastrowid or 0)
+
+
+def and_where(
+    sql: str, params: Sequence[Any], conditions: Mapping[str, Any]
+) -> tuple[str, list[Any]]:
+    """`sql` with ` AND <condition>` for each condition whose parameter is not None."""
+    params = list(params)
+    for condition, value in conditions.items():
+        if value is not None:
+            sql += f" AND {condition}"
+            params.append(value)
+    return sql, params
+
+
+def from_row(cls: type[_Row], row: sqlite3.Row, **decode: Callable[[Any], Any]) -> _Row:
+    """The dataclass `cls` from the columns named like its fields, some passed through `decode`."""
+    values = {field.name: row[field.name] for field in dataclasses.fields(cls)}
+    for name, convert in decode.items():
+        values[name] = convert(values[name])
+    return cls(**values)

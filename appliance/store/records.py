@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.store import audit
-from appliance.store.db import Store
+from appliance.store.db import Store, and_where, from_row, insert
 
 LIMBS = ("arm", "leg")
 SIDES = ("left", "right")
@@ -61,18 +61,21 @@ def insert_patient(
     at: float | None = None,
 ) -> Patient:
     at = store.now() if at is None else at
+    columns = dict(
+        clinic_id=clinic_id,
+        birth_year=birth_year,
+        age_band=age_band,
+        limb_notes=limb_notes,
+        created_at=at,
+    )
     try:
         with store.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO patients (clinic_id, birth_year, age_band, limb_notes, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (clinic_id, birth_year, age_band, limb_notes, at),
-            )
+            patient_id = insert(conn, "patients", columns)
     except sqlite3.IntegrityError as exc:
         if "UNIQUE" in str(exc):
             raise RecordError(f"clinic_id: {clinic_id!r} is already registered") from exc
         raise RecordError(f"patient: {exc}") from exc
-    return Patient(int(cur.lastrowid or 0), clinic_id, birth_year, age_band, limb_notes, at)
+    return Patient(id=patient_id, **columns)
 
 
 def get_patient(store: Store, patient_id: int) -> Patient:
@@ -96,14 +99,7 @@ def set_limb_notes(store: Store, patient_id: int, limb_notes: str) -> Patient:
 
 
 def _patient(row: sqlite3.Row) -> Patient:
-    return Patient(
-        id=row["id"],
-        clinic_id=row["clinic_id"],
-        birth_year=row["birth_year"],
-        age_band=row["age_band"],
-        limb_notes=row["limb_notes"],
-        created_at=row["created_at"],
-    )
+    return from_row(Patient, row)
 
 
 # ---------------------------------------------------------------- screenings
@@ -151,23 +147,23 @@ def insert_screening(
     at = store.now() if at is None else at
     with store.transaction() as conn:
         _require_row(conn, "patients", patient_id)
-        cur = conn.execute(
-            "INSERT INTO screenings (patient_id, at, kind, limb, side, answers, score, outcome,"
-            " reasons, screened_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                patient_id,
-                at,
-                kind,
-                limb,
-                side,
-                json.dumps(dict(answers), sort_keys=True),
-                score,
-                outcome,
-                json.dumps(list(reasons)),
-                screened_by,
+        screening_id = insert(
+            conn,
+            "screenings",
+            dict(
+                patient_id=patient_id,
+                at=at,
+                kind=kind,
+                limb=limb,
+                side=side,
+                answers=json.dumps(dict(answers), sort_keys=True),
+                score=score,
+                outcome=outcome,
+                reasons=json.dumps(list(reasons)),
+                screened_by=screened_by,
             ),
         )
-    return get_screening(store, int(cur.lastrowid or 0))
+    return get_screening(store, screening_id)
 
 
 def get_screening(store: Store, screening_id: int) -> Screening:
@@ -184,14 +180,11 @@ def list_screenings(store: Store, patient_id: int) -> list[Screening]:
 def latest_screening(
     store: Store, patient_id: int, *, limb: str | None = None, side: str | None = None
 ) -> Screening | None:
-    sql = "SELECT * FROM screenings WHERE patient_id = ?"
-    params: list[Any] = [patient_id]
-    if limb is not None:
-        sql += " AND limb = ?"
-        params.append(limb)
-    if side is not None:
-        sql += " AND side = ?"
-        params.append(side)
+    sql, params = and_where(
+        "SELECT * FROM screenings WHERE patient_id = ?",
+        [patient_id],
+        {"limb = ?": limb, "side = ?": side},
+    )
     rows = store.query(sql + " ORDER BY at DESC, id DESC LIMIT 1", params)
     return _screening(rows[0]) if rows else None
 
@@ -226,23 +219,8 @@ def set_screening_override(
 
 
 def _screening(row: sqlite3.Row) -> Screening:
-    return Screening(
-        id=row["id"],
-        patient_id=row["patient_id"],
-        at=row["at"],
-        kind=row["kind"],
-        limb=row["limb"],
-        side=row["side"],
-        answers=json.loads(row["answers"]),
-        score=row["score"],
-        outcome=row["outcome"],
-        reasons=tuple(json.loads(row["reasons"])),
-        screened_by=row["screened_by"],
-        confirmed_by=row["confirmed_by"],
-        confirmed_at=row["confirmed_at"],
-        override_by=row["override_by"],
-        override_at=row["override_at"],
-        override_reason=row["override_reason"],
+    return from_row(
+        Screening, row, answers=json.loads, reasons=lambda text: tuple(json.loads(text))
     )
 
 
@@ -303,40 +281,22 @@ def insert_lop(
     second = None if second_mmhg is None else _mmhg("second_mmhg", second_mmhg)
     spread = second is not None and abs(first - second) > LOP_SPREAD_FLAG_MMHG
     at = store.now() if at is None else at
+    columns = dict(
+        patient_id=patient_id,
+        at=at,
+        limb=limb,
+        side=side,
+        posture=posture,
+        cuff=cuff,
+        first_mmhg=first,
+        second_mmhg=second,
+        method=method,
+        measured_by=measured_by,
+    )
     with store.transaction() as conn:
         _require_row(conn, "patients", patient_id)
-        cur = conn.execute(
-            "INSERT INTO lop_measurements (patient_id, at, limb, side, posture, cuff, first_mmhg,"
-            " second_mmhg, spread_flag, method, measured_by)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                patient_id,
-                at,
-                limb,
-                side,
-                posture,
-                cuff,
-                first,
-                second,
-                int(spread),
-                method,
-                measured_by,
-            ),
-        )
-    return LopMeasurement(
-        int(cur.lastrowid or 0),
-        patient_id,
-        at,
-        limb,
-        side,
-        posture,
-        cuff,
-        first,
-        second,
-        spread,
-        method,
-        measured_by,
-    )
+        lop_id = insert(conn, "lop_measurements", {**columns, "spread_flag": int(spread)})
+    return LopMeasurement(id=lop_id, spread_flag=spread, **columns)
 
 
 def get_lop(store: Store, lop_id: int) -> LopMeasurement:
@@ -352,17 +312,11 @@ def lop_history(
     until: float | None = None,
 ) -> list[LopMeasurement]:
     """Measurements oldest first, optionally for one limb/side and up to a time."""
-    sql = "SELECT * FROM lop_measurements WHERE patient_id = ?"
-    params: list[Any] = [patient_id]
-    if limb is not None:
-        sql += " AND limb = ?"
-        params.append(limb)
-    if side is not None:
-        sql += " AND side = ?"
-        params.append(side)
-    if until is not None:
-        sql += " AND at <= ?"
-        params.append(until)
+    sql, params = and_where(
+        "SELECT * FROM lop_measurements WHERE patient_id = ?",
+        [patient_id],
+        {"limb = ?": limb, "side = ?": side, "at <= ?": until},
+    )
     return [_lop(r) for r in store.query(sql + " ORDER BY at, id", params)]
 
 
@@ -376,33 +330,17 @@ def latest_lop(
     cuff: str | None = None,
 ) -> LopMeasurement | None:
     """The newest LOP for that limb and side; LOP depends on posture and cuff, so pass them."""
-    sql = "SELECT * FROM lop_measurements WHERE patient_id = ? AND limb = ? AND side = ?"
-    params: list[Any] = [patient_id, limb, side]
-    if posture is not None:
-        sql += " AND posture = ?"
-        params.append(posture)
-    if cuff is not None:
-        sql += " AND cuff = ?"
-        params.append(cuff)
+    sql, params = and_where(
+        "SELECT * FROM lop_measurements WHERE patient_id = ? AND limb = ? AND side = ?",
+        [patient_id, limb, side],
+        {"posture = ?": posture, "cuff = ?": cuff},
+    )
     rows = store.query(sql + " ORDER BY at DESC, id DESC LIMIT 1", params)
     return _lop(rows[0]) if rows else None
 
 
 def _lop(row: sqlite3.Row) -> LopMeasurement:
-    return LopMeasurement(
-        id=row["id"],
-        patient_id=row["patient_id"],
-        at=row["at"],
-        limb=row["limb"],
-        side=row["side"],
-        posture=row["posture"],
-        cuff=row["cuff"],
-        first_mmhg=row["first_mmhg"],
-        second_mmhg=row["second_mmhg"],
-        spread_flag=bool(row["spread_flag"]),
-        method=row["method"],
-        measured_by=row["measured_by"],
-    )
+    return from_row(LopMeasurement, row, spread_flag=bool)
 
 
 # ---------------------------------------------------------------- sessions
@@ -474,25 +412,24 @@ def start_session(
                 )
             if lop_id is not None:
                 _require_row(conn, "lop_measurements", lop_id)
-            cur = conn.execute(
-                "INSERT INTO sessions (patient_id, screening_id, protocol_name, protocol_version,"
-                " protocol, limb, side, posture, cuff, lop_id, pct_lop, target_mmhg, clinician,"
-                " started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    patient_id,
-                    screening_id,
-                    name,
-                    version,
-                    _json("protocol", dict(protocol)),
-                    limb,
-                    side,
-                    posture,
-                    cuff,
-                    lop_id,
-                    pct_lop,
-                    target_mmhg,
-                    clinician,
-                    at,
+            session_id = insert(
+                conn,
+                "sessions",
+                dict(
+                    patient_id=patient_id,
+                    screening_id=screening_id,
+                    protocol_name=name,
+                    protocol_version=version,
+                    protocol=_json("protocol", dict(protocol)),
+                    limb=limb,
+                    side=side,
+                    posture=posture,
+                    cuff=cuff,
+                    lop_id=lop_id,
+                    pct_lop=pct_lop,
+                    target_mmhg=target_mmhg,
+                    clinician=clinician,
+                    started_at=at,
                 ),
             )
     except sqlite3.IntegrityError as exc:
@@ -502,7 +439,7 @@ def start_session(
                 " re-confirm the screening"
             ) from exc
         raise RecordError(f"session: {exc}") from exc
-    return get_session(store, int(cur.lastrowid or 0))
+    return get_session(store, session_id)
 
 
 def set_session_target(
@@ -568,14 +505,11 @@ def list_sessions(
     store: Store, *, patient_id: int | None = None, since: float | None = None
 ) -> list[Session]:
     """Sessions oldest first, optionally of one patient and started at or after `since`."""
-    sql = "SELECT * FROM sessions WHERE 1"
-    params: list[Any] = []
-    if patient_id is not None:
-        sql += " AND patient_id = ?"
-        params.append(patient_id)
-    if since is not None:
-        sql += " AND started_at >= ?"
-        params.append(since)
+    sql, params = and_where(
+        "SELECT * FROM sessions WHERE 1",
+        [],
+        {"patient_id = ?": patient_id, "started_at >= ?": since},
+    )
     return [_session(r) for r in store.query(sql + " ORDER BY started_at, id", params)]
 
 
@@ -585,26 +519,7 @@ def session_for_screening(store: Store, screening_id: int) -> Session | None:
 
 
 def _session(row: sqlite3.Row) -> Session:
-    return Session(
-        id=row["id"],
-        patient_id=row["patient_id"],
-        screening_id=row["screening_id"],
-        protocol_name=row["protocol_name"],
-        protocol_version=row["protocol_version"],
-        protocol=json.loads(row["protocol"]),
-        limb=row["limb"],
-        side=row["side"],
-        posture=row["posture"],
-        cuff=row["cuff"],
-        lop_id=row["lop_id"],
-        pct_lop=row["pct_lop"],
-        target_mmhg=row["target_mmhg"],
-        clinician=row["clinician"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        outcome=row["outcome"],
-        end_reason=row["end_reason"],
-    )
+    return from_row(Session, row, protocol=json.loads)
 
 
 # ---------------------------------------------------------------- sets
@@ -654,45 +569,28 @@ def record_set(
         raise RecordError("ended_at: is before started_at")
     _rating("rpe", rpe)
     _rating("pain", pain)
+    columns = dict(
+        session_id=session_id,
+        exercise_index=exercise_index,
+        exercise=exercise,
+        set_index=set_index,
+        reps_target=reps_target,
+        reps_done=reps_done,
+        duration_s=duration_s,
+        started_at=started_at,
+        ended_at=ended_at,
+        rpe=rpe,
+        pain=pain,
+    )
     try:
         with store.transaction() as conn:
             _require_row(conn, "sessions", session_id)
-            cur = conn.execute(
-                "INSERT INTO sets (session_id, exercise_index, exercise, set_index, reps_target,"
-                " reps_done, duration_s, started_at, ended_at, rpe, pain)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    session_id,
-                    exercise_index,
-                    exercise,
-                    set_index,
-                    reps_target,
-                    reps_done,
-                    duration_s,
-                    started_at,
-                    ended_at,
-                    rpe,
-                    pain,
-                ),
-            )
+            set_id = insert(conn, "sets", columns)
     except sqlite3.IntegrityError as exc:
         raise RecordError(
             f"set_index: set {set_index} of exercise {exercise_index} is already recorded"
         ) from exc
-    return SetRecord(
-        int(cur.lastrowid or 0),
-        session_id,
-        exercise_index,
-        exercise,
-        set_index,
-        reps_target,
-        reps_done,
-        duration_s,
-        started_at,
-        ended_at,
-        rpe,
-        pain,
-    )
+    return SetRecord(id=set_id, **columns)
 
 
 def rate_set(store: Store, set_id: int, *, rpe: int | None, pain: int | None) -> SetRecord:
@@ -714,20 +612,7 @@ def list_sets(store: Store, session_id: int) -> list[SetRecord]:
 
 
 def _set(row: sqlite3.Row) -> SetRecord:
-    return SetRecord(
-        id=row["id"],
-        session_id=row["session_id"],
-        exercise_index=row["exercise_index"],
-        exercise=row["exercise"],
-        set_index=row["set_index"],
-        reps_target=row["reps_target"],
-        reps_done=row["reps_done"],
-        duration_s=row["duration_s"],
-        started_at=row["started_at"],
-        ended_at=row["ended_at"],
-        rpe=row["rpe"],
-        pain=row["pain"],
-    )
+    return from_row(SetRecord, row)
 
 
 # ---------------------------------------------------------------- events (prompts included)
@@ -756,17 +641,10 @@ def record_event(
     which, e.g. kind="prompt", name="prompt.do_reps", detail={"reps": 30}."""
     _dotted("kind", kind)
     _dotted("name", name)
-    detail = dict(detail or {})
-    text = _json("detail", detail)
-    at = store.now() if at is None else at
-    with store.transaction() as conn:
-        if session_id is not None:
-            _require_row(conn, "sessions", session_id)
-        cur = conn.execute(
-            "INSERT INTO events (session_id, at, kind, name, detail) VALUES (?, ?, ?, ?, ?)",
-            (session_id, at, kind, name, text),
-        )
-    return Event(int(cur.lastrowid or 0), session_id, at, kind, name, detail)
+    event_id, at, detail = _insert_logged(
+        store, "events", session_id, detail, at, kind=kind, name=name
+    )
+    return Event(event_id, session_id, at, kind, name, detail)
 
 
 def list_events(
@@ -777,29 +655,16 @@ def list_events(
     after_id: int | None = None,
 ) -> list[Event]:
     """Events in the order they were recorded; `after_id` lets a UI poll for new ones."""
-    sql = "SELECT * FROM events WHERE 1"
-    params: list[Any] = []
-    if session_id is not None:
-        sql += " AND session_id = ?"
-        params.append(session_id)
-    if kind is not None:
-        sql += " AND kind = ?"
-        params.append(kind)
-    if after_id is not None:
-        sql += " AND id > ?"
-        params.append(after_id)
+    sql, params = and_where(
+        "SELECT * FROM events WHERE 1",
+        [],
+        {"session_id = ?": session_id, "kind = ?": kind, "id > ?": after_id},
+    )
     return [_event(r) for r in store.query(sql + " ORDER BY id", params)]
 
 
 def _event(row: sqlite3.Row) -> Event:
-    return Event(
-        id=row["id"],
-        session_id=row["session_id"],
-        at=row["at"],
-        kind=row["kind"],
-        name=row["name"],
-        detail=json.loads(row["detail"]),
-    )
+    return from_row(Event, row, detail=json.loads)
 
 
 # ---------------------------------------------------------------- alarms
@@ -830,17 +695,10 @@ def record_alarm(
     at: float | None = None,
 ) -> Alarm:
     _dotted("code", code)
-    detail = dict(detail or {})
-    text = _json("detail", detail)
-    at = store.now() if at is None else at
-    with store.transaction() as conn:
-        if session_id is not None:
-            _require_row(conn, "sessions", session_id)
-        cur = conn.execute(
-            "INSERT INTO alarms (session_id, at, code, message, detail) VALUES (?, ?, ?, ?, ?)",
-            (session_id, at, code, message, text),
-        )
-    return Alarm(int(cur.lastrowid or 0), session_id, at, code, message, detail, None)
+    alarm_id, at, detail = _insert_logged(
+        store, "alarms", session_id, detail, at, code=code, message=message
+    )
+    return Alarm(alarm_id, session_id, at, code, message, detail, None)
 
 
 def clear_alarm(store: Store, alarm_id: int, *, at: float | None = None) -> Alarm:
@@ -856,29 +714,36 @@ def clear_alarm(store: Store, alarm_id: int, *, at: float | None = None) -> Alar
 def list_alarms(
     store: Store, *, session_id: int | None = None, active_only: bool = False
 ) -> list[Alarm]:
-    sql = "SELECT * FROM alarms WHERE 1"
-    params: list[Any] = []
-    if session_id is not None:
-        sql += " AND session_id = ?"
-        params.append(session_id)
+    sql, params = and_where("SELECT * FROM alarms WHERE 1", [], {"session_id = ?": session_id})
     if active_only:
         sql += " AND cleared_at IS NULL"
     return [_alarm(r) for r in store.query(sql + " ORDER BY id", params)]
 
 
 def _alarm(row: sqlite3.Row) -> Alarm:
-    return Alarm(
-        id=row["id"],
-        session_id=row["session_id"],
-        at=row["at"],
-        code=row["code"],
-        message=row["message"],
-        detail=json.loads(row["detail"]),
-        cleared_at=row["cleared_at"],
-    )
+    return from_row(Alarm, row, detail=json.loads)
 
 
 # ---------------------------------------------------------------- checks shared by the above
+
+
+def _insert_logged(
+    store: Store,
+    table: str,
+    session_id: int | None,
+    detail: Mapping[str, Any] | None,
+    at: float | None,
+    **columns: Any,
+) -> tuple[int, float, dict[str, Any]]:
+    """Insert an event or alarm row, of a session or none; return its id, time and detail."""
+    detail = dict(detail or {})
+    text = _json("detail", detail)
+    at = store.now() if at is None else at
+    with store.transaction() as conn:
+        if session_id is not None:
+            _require_row(conn, "sessions", session_id)
+        row_id = insert(conn, table, dict(session_id=session_id, at=at, **columns, detail=text))
+    return row_id, at, detail
 
 
 def _one(store: Store, table: str, row_id: int) -> sqlite3.Row:

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+from appliance.technician.atomic_file import fsync_path
 from appliance.technician.errors import TechnicianError
 
 # Runs inside a release's interpreter; only needs `appliance.store.migrations`, which every
@@ -37,7 +38,21 @@ def copy_database(source: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         dest.unlink()
-    src = sqlite3.connect(source)
+    _backup(sqlite3.connect(source), dest)
+    match_owner(source)
+    os.chmod(dest, 0o640)
+    fsync_path(dest)
+
+
+def restore_database(backup: Path, db: Path) -> None:
+    """Write `backup` into the live database file in place: owner and mode stay the services'."""
+    _backup(sqlite3.connect(f"{backup.resolve().as_uri()}?mode=ro", uri=True), db)
+    fsync_path(db)
+    match_owner(db)
+
+
+def _backup(src: sqlite3.Connection, dest: Path) -> None:
+    """Copy `src` page by page into the database file `dest`; closes both connections."""
     try:
         dst = sqlite3.connect(dest)
         try:
@@ -46,24 +61,6 @@ def copy_database(source: Path, dest: Path) -> None:
             dst.close()
     finally:
         src.close()
-    match_owner(source)
-    os.chmod(dest, 0o640)
-    _fsync(dest)
-
-
-def restore_database(backup: Path, db: Path) -> None:
-    """Write `backup` into the live database file in place: owner and mode stay the services'."""
-    src = sqlite3.connect(f"{backup.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        dst = sqlite3.connect(db)
-        try:
-            src.backup(dst)
-        finally:
-            dst.close()
-    finally:
-        src.close()
-    _fsync(db)
-    match_owner(db)
 
 
 def match_owner(db: Path) -> None:
@@ -109,11 +106,3 @@ class ReleaseDatabase:
             return int(done.stdout.split()[-1])
         except (IndexError, ValueError) as exc:
             raise TechnicianError(f"unexpected answer from {python}: {done.stdout!r}") from exc
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

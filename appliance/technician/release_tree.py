@@ -12,7 +12,7 @@ import re
 import shutil
 from pathlib import Path
 
-from appliance.technician.atomic_file import fsync_directory
+from appliance.technician.atomic_file import fsync_path
 from appliance.technician.errors import TechnicianError
 
 DEFAULT_ROOT = Path("/opt/bfr")
@@ -89,4 +89,4 @@ class ReleaseTree:
         # Relative, so the tree stays valid when the image is mounted elsewhere for inspection.
         os.symlink(f"{RELEASES}/{check_version(version)}", tmp)
         os.replace(tmp, link)
-        fsync_directory(self.root)
+        fsync_path(self.root)

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import json
+import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 from appliance.technician.errors import TechnicianError
 from appliance.technician.link import DeviceLink
-from appliance.technician.options import Site, technician_name
+from appliance.technician.options import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_UNUSABLE,
+    Site,
+    fail,
+    resolve_site,
+    technician_name,
+)
 from appliance.technician.progress import Progress
 from appliance.technician.release_tree import DEFAULT_ROOT, ReleaseTree
 from appliance.technician.services import DEFAULT_HEALTH_URL, HealthCheck, Systemctl
-from appliance.technician.update import UpdateHost
+from appliance.technician.update import RollbackFailed, UpdateFailed, UpdateHost
+
+EXIT_BROKEN = 3  # the rollback failed too
 
 
 def add_update_options(parser: argparse.ArgumentParser) -> None:
@@ -78,3 +91,33 @@ def device_host(args: argparse.Namespace, site: Site, log: TextIO | None) -> Upd
         progress=Progress(log=log),
         actor=technician_name(args.technician),
     )
+
+
+def run_on_device(
+    command: str, args: argparse.Namespace, job: Callable[[UpdateHost], dict[str, Any]]
+) -> int:
+    """Run `bfr update`/`bfr rollback`'s `job` on this device, logging to the updates' log.
+
+    Returns the command's exit status; with --json the job's record is printed.
+    """
+    # A dropped SSH connection must not kill the update half-way through the switch.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        site = resolve_site(args)
+        (site.data_dir / "updates").mkdir(parents=True, exist_ok=True)
+        log = (site.data_dir / "updates" / "update.log").open("a")
+    except (TechnicianError, OSError) as exc:
+        error = exc if isinstance(exc, TechnicianError) else TechnicianError(str(exc), "sudo?")
+        return fail(command, error, EXIT_UNUSABLE)
+    with log:
+        try:
+            record = job(device_host(args, site, log))
+        except RollbackFailed as exc:
+            return fail(command, exc, EXIT_BROKEN)
+        except UpdateFailed as exc:
+            return fail(command, exc, EXIT_FAILED)
+        except TechnicianError as exc:
+            return fail(command, exc, EXIT_UNUSABLE)
+    if args.json:
+        print(json.dumps(record))
+    return EXIT_OK
