@@ -58,8 +58,8 @@ class Supervisor:
     """Independent checks; `check()` returns every finding for this iteration."""
 
     PUMPING_DUTY = 0.5
-    # Pump running more than this share of the last 7 s while holding = compensating a leak.
-    # Reps alone keep it near 10 % (measured on the simulated arm and thigh).
+    # Pump running more than this share of a vent-free 7 s while holding = compensating a leak.
+    # Holding still with the default cuff's tiny leak keeps it near 5 %.
     LEAK_PUMP_FRACTION = 0.3
 
     def __init__(self, limits: SafetyLimits, transducer: TransducerModel) -> None:
@@ -79,8 +79,9 @@ class Supervisor:
         self._valve_start_p = 0.0
         self._outside_since: float | None = None
         self._outside_sign = 0
-        self._pump_window: deque[tuple[float, bool]] = deque()
+        self._pump_window: deque[tuple[float, bool, bool]] = deque()
         self._pump_on_count = 0
+        self._vent_count = 0
         self._leak_since: float | None = None
         self._state_since: tuple[State, float] | None = None
 
@@ -92,6 +93,7 @@ class Supervisor:
         self._leak_since = None
         self._pump_window.clear()
         self._pump_on_count = 0
+        self._vent_count = 0
         self._read_errors = 0
         self._range_bad = 0
 
@@ -247,22 +249,32 @@ class Supervisor:
         return []
 
     def _leak(self, obs: Observation) -> list[Finding]:
-        """Pump running much of the last 7 s while holding: a leak it is compensating for."""
+        """Pump running much of the last 7 s while holding, with no venting: a leak.
+
+        After a rep the pump puts back what the valve let out at the rep's top; on a thigh that
+        can keep it running half the time. Air the valve vented is not leaking, so only a window
+        without any vent counts: a real leak never needs venting, and rests show it.
+        """
         lim = self.limits
         if obs.state != State.HOLDING:
             self._pump_window.clear()
             self._pump_on_count = 0
+            self._vent_count = 0
             self._leak_since = None
             return []
         pumping = obs.pump_duty > 0
-        self._pump_window.append((obs.now, pumping))
+        self._pump_window.append((obs.now, pumping, obs.valve_open))
         self._pump_on_count += pumping
+        self._vent_count += obs.valve_open
         while obs.now - self._pump_window[0][0] > lim.leak_alarm_s:
-            self._pump_on_count -= self._pump_window.popleft()[1]
+            _, was_pumping, was_venting = self._pump_window.popleft()
+            self._pump_on_count -= was_pumping
+            self._vent_count -= was_venting
         span = obs.now - self._pump_window[0][0]
         if span < 0.95 * lim.leak_alarm_s:
             return []
-        if self._pump_on_count / len(self._pump_window) < self.LEAK_PUMP_FRACTION:
+        share = self._pump_on_count / len(self._pump_window)
+        if self._vent_count or share < self.LEAK_PUMP_FRACTION:
             self._leak_since = None
             return []
         if self._leak_since is None:
