@@ -66,6 +66,7 @@ def test_thigh_reps_are_clipped_and_refilled() -> None:
     assert m is not None
     assert m.rep_peak_pct < 109.0
     assert m.rep_valley_pct > 85.0
+    assert "LEAK" not in run.alarms  # refilling after reps is not a leak
     assert m.valley_pct > 82.0 and m.peak_pct < 112.0
 
 
