@@ -220,3 +220,13 @@ def test_a_silent_screen_lets_the_controller_deflate(sim: SimApp) -> None:
         alive.set()
         listener.close()
         controller.close()
+
+
+def test_health_check_reports_the_live_controller(sim: SimApp) -> None:
+    """What `bfr update` waits for after a restart."""
+    import json
+    import urllib.request
+
+    assert wait_for(lambda: urllib.request.urlopen(sim.url + "healthz").status == 200, 10.0)
+    with urllib.request.urlopen(sim.url + "healthz") as reply:
+        assert json.load(reply) == {"web": "ok", "controller": "connected"}

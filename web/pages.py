@@ -35,3 +35,11 @@ def patient_screen() -> Any:
 @bp.get("/console")
 def console_screen() -> Any:
     return _render("console.html", "console")
+
+
+@bp.get("/healthz")
+def health() -> Any:
+    """For `bfr update` and monitoring: 200 while the server relays a live controller."""
+    link = web_state().link
+    body = {"web": "ok", "controller": "connected" if link.connected else "unreachable"}
+    return body, (200 if link.connected else 503)
