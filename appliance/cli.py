@@ -25,9 +25,27 @@ def build_parser() -> argparse.ArgumentParser:
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name.startswith("sim_"):
             continue  # sub-commands of `bfr sim`, registered by commands/sim.py
-        module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        try:
+            module = importlib.import_module(f"{commands.__name__}.{info.name}")
+        except Exception as exc:  # one broken command must not take `bfr controller` down with it
+            _register_broken(sub, info.name, exc)
+            continue
         module.register(sub)
     return parser
+
+
+def _register_broken(sub: argparse._SubParsersAction, name: str, exc: Exception) -> None:
+    """Keep the command listed, and say why it cannot run, instead of failing every command."""
+    reason = f"{type(exc).__name__}: {exc}"
+    p = sub.add_parser(name.replace("_", "-"), help=f"(unavailable: {reason})")
+
+    def fail(_args: argparse.Namespace) -> int:
+        print(
+            f"bfr {p.prog.split()[-1]}: unavailable in this installation: {reason}", file=sys.stderr
+        )
+        return 2
+
+    p.set_defaults(func=fail)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,12 +53,12 @@ SHORT: dict[str, Any] = {
         }
     ],
 }
-# Two such exercises with a 60 s release between them.
+# That exercise, a 60 s release, then one more set of another.
 TWO: dict[str, Any] = SHORT | {
     "name": "two-test",
     "exercises": [
         SHORT["exercises"][0] | {"reperfusion_after_s": 60},
-        SHORT["exercises"][0] | {"name": "press", "title": "Press"},
+        SHORT["exercises"][0] | {"name": "press", "title": "Press", "sets": [{"reps": 5}]},
     ],
 }
 
@@ -290,7 +290,7 @@ def test_multi_exercise_deflates_and_reperfuses_between_exercises(bench) -> None
     )
     summary = b.finish()
     assert summary["outcome"] == "completed"
-    assert [e["sets_done"] for e in summary["exercises"]] == [2, 2]
+    assert [e["sets_done"] for e in summary["exercises"]] == [2, 1]
     ends = [e for e in b.events if e.name == "exercise.end"]
     starts = [e for e in b.events if e.name == "exercise.start"]
     empty = next(e for e in b.events if e.name == "cuff.empty")
@@ -308,8 +308,8 @@ def test_packaged_multi_exercise_protocol(bench) -> None:
     b = bench(packaged_protocols()["multi-exercise-leg"], limb="leg")
     summary = b.finish(max_s=3600.0)
     assert summary["sets_planned"] == 12
-    # Leg holding through reps still trips the controller's LEAK alarm on some plants; an
-    # alarm must end the session cleanly whatever the cause.
+    # Holding quality is for the regulator's own tests: here an alarm is accepted as long as it
+    # ends the session cleanly with an empty cuff.
     assert summary["outcome"] in ("completed", "alarm")
     assert b.cuff_mmhg_after(6.0) < 5.0  # a thigh cuff holds more air than an arm cuff
 
@@ -485,7 +485,7 @@ def test_pain_above_7_ends_the_exercise_not_the_session(bench) -> None:
     assert summary["outcome"] == "stopped" and "curl: pain" in summary["reason"]
     assert [(e["sets_done"], e["ended_by"]) for e in summary["exercises"]] == [
         (1, "pain"),
-        (2, "done"),
+        (1, "done"),
     ]
     assert "limit.pain" in b.names()
     assert summary["sets"][0]["pain"] == 8

@@ -227,6 +227,7 @@ class Controller:
             raise CommandError(f"inflate: reperfusion lockout, {lockout:.0f} s remaining")
         if self.heartbeat_t is None:
             self.heartbeat_t = now
+        self.alarms.clear(AlarmCode.LOP_FAILED)  # the clinician has moved on
         self.target = target_mmHg
         if self.state != State.HOLDING:
             self._set_state(State.INFLATING)
@@ -250,6 +251,7 @@ class Controller:
         if factory is None:
             raise CommandError(f"{command}: not available on this controller")
         self.heartbeat_t = self.clock.now()
+        self.alarms.clear(AlarmCode.LOP_FAILED)  # a new attempt replaces the old verdict
         self.procedure = factory(args, self)
         self.procedure_kind = kind
         self.target = None
