@@ -41,7 +41,7 @@ done
 install -D -m 0644 "$project/README.md" "$root/usr/share/doc/bfr-appliance/README.md" 2>/dev/null ||
     install -D -m 0644 "$here/README.md" "$root/usr/share/doc/bfr-appliance/README.md"
 # Mount points on the read-only root.
-mkdir -p "$root/data" "$root/var/lib/systemd/timesync"
+mkdir -p "$root/data" "$root/var/lib/systemd/timesync" "$root/var/lib/systemd/linger"
 
 echo "== users"
 in_root systemd-sysusers
@@ -56,11 +56,13 @@ echo "== appliance release $version"
 release="/opt/bfr/releases/$version"
 mkdir -p "$root/tmp/wheels"
 cp "$wheel" "$here/constraints.txt" "$root/tmp/wheels/"
+# The build machine's CA bundle: networks that inspect TLS re-sign PyPI with their own CA.
+cp -L /etc/ssl/certs/ca-certificates.crt "$root/tmp/wheels/build-ca.crt"
 # --system-site-packages: Debian's python3-systemd instead of compiling systemd-python, which
 # would put gcc and headers into the image. Binary wheels only: nothing compiles under emulation.
 in_root python3 -m venv --system-site-packages "$release"
 in_root "$release/bin/pip" install --quiet --no-cache-dir --disable-pip-version-check \
-    --only-binary=:all: --constraint /tmp/wheels/constraints.txt \
+    --cert /tmp/wheels/build-ca.crt --only-binary=:all: --constraint /tmp/wheels/constraints.txt \
     "/tmp/wheels/$(basename "$wheel")[device]" 2>&1 ||
     { echo "pip install into the release failed" >&2; exit 1; }
 rm -rf "$root/tmp/wheels"

@@ -55,7 +55,7 @@ data_uuid="$(uuid "$IMAGE_NAME-$SOURCE_DATE_EPOCH-data")"
 mkfs.ext4 "${ext4_opts[@]}" -L "$PART_DATA_LABEL" -U "$data_uuid" -E "root_owner=0:0,hash_seed=$data_uuid" \
     -d "$data_src" "$parts/data.ext4" "${PART_DATA_SIZE_MIB}M"
 # Full data journalling by default, even when mounted by hand for a repair.
-tune2fs -q -o journal_data "$parts/data.ext4"
+tune2fs -o journal_data "$parts/data.ext4" >/dev/null
 
 echo "== image ($IMAGE_SIZE_MIB MiB)"
 rm -f "$image"

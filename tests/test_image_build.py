@@ -253,9 +253,11 @@ def test_rendered_files(tmp_path: Path) -> None:
     )
     root = tmp_path / "root"
     render.write(root, render.files(cfg, IMAGE / "templates", "0.1.0"))
-    site = tomllib.loads((root / "etc/bfr/bfr.toml").read_text())
-    assert site["site"]["clinic_name"] == 'The "Best" Clinic'
-    assert site["site"]["hostname"] == "bfr-09"
+    site = tomllib.loads((root / "etc/bfr/site.toml").read_text())
+    assert site["clinic_name"] == 'The "Best" Clinic'
+    assert site["hostname"] == "bfr-09"
+    appliance = tomllib.loads((root / "etc/bfr/bfr.toml").read_text())
+    assert appliance["paths"]["data_dir"] == "/data/bfr"
     assert (root / "etc/hostname").read_text() == "bfr-09\n"
     assert "127.0.1.1\tbfr-09" in (root / "etc/hosts").read_text()
     assert (root / "etc/ssh/authorized_keys/service").read_text() == KEY + "\n"
@@ -303,3 +305,9 @@ def test_constraints_pin_every_distribution() -> None:
 @pytest.mark.image
 def test_image_builds_and_boots() -> None:
     subprocess.run(["make", "-C", str(PROJECT), "image", "image-test"], check=True, timeout=7200)
+
+
+def test_appliance_config_is_accepted_by_the_strict_loader() -> None:
+    from appliance.config import parse_config
+
+    parse_config(tomllib.loads((IMAGE / "templates/bfr.toml.in").read_text()))

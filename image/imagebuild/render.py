@@ -18,7 +18,8 @@ def files(config: BuildConfig, templates: Path, version: str) -> dict[str, tuple
     """Relative path in the root -> (content, mode)."""
     hostname = str(config["HOSTNAME"])
     user = str(config["TECH_USER"])
-    site = Template((templates / "bfr.toml.in").read_text()).substitute(
+    appliance = (templates / "bfr.toml.in").read_text()
+    site = Template((templates / "site.toml.in").read_text()).substitute(
         clinic_name=toml_string(str(config["CLINIC_NAME"])),
         hostname=toml_string(hostname),
         timezone=toml_string(str(config["TIMEZONE"])),
@@ -30,7 +31,8 @@ def files(config: BuildConfig, templates: Path, version: str) -> dict[str, tuple
         "etc/hostname": (f"{hostname}\n", 0o644),
         "etc/hosts": (f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost\n", 0o644),
         "etc/timezone": (f"{config['TIMEZONE']}\n", 0o644),
-        "etc/bfr/bfr.toml": (site, 0o644),
+        "etc/bfr/bfr.toml": (appliance, 0o644),
+        "etc/bfr/site.toml": (site, 0o644),
         "etc/bfr/release": (f"{version}\n", 0o644),
         "etc/ssh/sshd_config.d/bfr.conf": (sshd, 0o644),
         f"etc/ssh/authorized_keys/{user}": (keys, 0o644),
