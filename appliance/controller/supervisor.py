@@ -197,7 +197,8 @@ class Supervisor:
             self._pump_trace.popleft()
         if obs.now - self._pump_since < lim.no_rise_window_s:
             return []
-        rise = p - self._pump_trace[0][1]
+        # From the window's lowest point: a knock on a slack cuff must not fake a high start.
+        rise = p - min(v for _, v in self._pump_trace)
         if rise < lim.no_rise_min_mmHg:
             return [Finding(AlarmCode.PUMP_NO_RISE, True)]
         return []

@@ -5,8 +5,10 @@ trace. On a slow, nearly linear fade (a thigh whose pulsations shrink over 60-70
 test can pass while the cuff is still on the decline: the lowest beats so far pass for the
 residual floor, and the reading lands well below occlusion. Stopping the inflation is final, so
 the procedure asks more before it stops:
-- the residual floor must be small against the peak (a floor at half the peak is a decline);
-- leaving out the top 8 mmHg must move the reading by no more than 3 mmHg: above occlusion the
+- the pulsations must have been seen to rise to their peak before they fade;
+- the residual floor must be small against the peak (a floor at half the peak is a decline),
+  and the pulsations above the reading must not grow back;
+- leaving out the top 8 mmHg must move the reading by no more than 4 mmHg: above occlusion the
   envelope is flat and the reading stays put, on a decline it moves with the top.
 """
 
@@ -20,8 +22,14 @@ from appliance.lop.oscillogram import read_occlusion, smooth_oscillogram
 from appliance.lop.result import LopEstimate
 
 MAX_FLOOR_SHARE = 0.4
+# Above occlusion the envelope stays down; pulsations that grow back past a third of the
+# arterial peak mean the "fade" was a dip (knocks on the cuff around weak early pulsations).
+RESURGENCE_SHARE = 1.0 / 3.0
+# The inflation starts below diastolic pressure, so the rise of the pulsations to their peak
+# must be on the record: a "peak" at the start of the trace is a transient, not the envelope.
+RISE_SHARE = 0.8
 DROP_MMHG = 8.0
-TOLERANCE_MMHG = 3.0
+TOLERANCE_MMHG = 4.0
 MIN_BEATS_LEFT = 8
 
 
@@ -39,7 +47,16 @@ def may_stop(estimate: LopEstimate, arterial_fraction: float) -> bool:
     envelope = estimate.envelope
     cuff, amplitude, smoothed = envelope.cuff_mmHg, envelope.amplitude_mmHg, envelope.smoothed_mmHg
     reading = read_occlusion(cuff, amplitude, smoothed, arterial_fraction)
-    if reading.floor_mmHg > MAX_FLOOR_SHARE * reading.peak_amplitude_mmHg:
+    peak = reading.peak_amplitude_mmHg
+    if reading.floor_mmHg > MAX_FLOOR_SHARE * peak:
+        return False
+    below_peak = smoothed[cuff < reading.peak_cuff_mmHg]
+    if below_peak.size == 0 or below_peak.min() > RISE_SHARE * peak:
+        return False
+    above = smoothed[cuff > estimate.lop_mmHg]
+    if above.size and above.max() > reading.floor_mmHg + RESURGENCE_SHARE * (
+        peak - reading.floor_mmHg
+    ):
         return False
     keep = cuff <= cuff.max() - DROP_MMHG
     if np.count_nonzero(keep) < MIN_BEATS_LEFT:

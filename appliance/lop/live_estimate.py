@@ -1,6 +1,6 @@
 """The estimator run on a growing inflation trace, inline or in a worker thread.
 
-The control tick only appends a sample and, about once a second, hands a copy of the trace to
+The control tick only appends a sample and, twice a second, hands a copy of the trace to
 the estimator; on the device the estimate (and the decision whether to stop) runs in a worker
 thread so the tick never waits for it. In simulated time it runs inline: simulated time does
 not pass while it computes, so the outcome is that of a device whose estimate is instant.

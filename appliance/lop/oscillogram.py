@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from appliance.lop.filters import running_median
+
 ARTERIAL_FRACTION = 1.0 / 3.0
 # Classic systolic ratio: while the highest pulsations are above half the peak, the cuff has
 # not passed occlusion yet.
@@ -40,6 +42,12 @@ MIN_ARTERIAL_PEAK_MMHG = 0.5
 BANDWIDTH_MMHG = 8.0
 MIN_NEIGHBOURS = 5
 ROBUST_ITERATIONS = 3
+# Lower bound of the bisquare scale: where most beats sit on a flat residual floor, six times
+# their tiny scatter would reject the honest beats on a sharp knee as artefacts.
+MIN_ROBUST_SCALE_MMHG = 0.25
+# A beat this many times the median of its neighbours (5 in pressure order) is a knock.
+GROSS_FACTOR = 2.0
+GROSS_WINDOW_BEATS = 5
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,7 @@ def smooth_oscillogram(
     amplitude = amplitude_mmHg.astype(float)
     if n < 3:
         return amplitude.copy(), robust
+    robust = _not_gross(cuff_mmHg, amplitude)
     offset = cuff_mmHg[None, :] - cuff_mmHg[:, None]  # row i: every beat seen from beat i
     distance = np.abs(offset)
     k = min(MIN_NEIGHBOURS, n - 1)
@@ -89,13 +98,33 @@ def smooth_oscillogram(
         empty = np.count_nonzero(w, axis=1) < 2
         w[empty] = kernel[empty]
         smoothed = _weighted_line_at_zero(offset, amplitude, w)
-        residual = amplitude - smoothed
-        scale = 6.0 * float(np.median(np.abs(residual)))
-        if scale <= 1e-9:
-            break
-        r = residual / scale
-        robust = np.where(np.abs(r) < 1, (1 - r**2) ** 2, 0.0)
+        robust = _bisquare(amplitude - smoothed)
+    # Where robustness left only beats on one side, the local line can overshoot past every
+    # beat it stands on (below zero at a sharp knee, up towards a rejected knock); no smooth is
+    # outside the beats that carry it.
+    spanned = np.where(w > 0, amplitude[None, :], np.nan)
+    smoothed = np.clip(smoothed, np.nanmin(spanned, axis=1), np.nanmax(spanned, axis=1))
     return smoothed, robust
+
+
+def _bisquare(residual: np.ndarray) -> np.ndarray:
+    """Robustness weights: 1 for a small residual, 0 beyond six times the typical one."""
+    scale = max(6.0 * float(np.median(np.abs(residual))), MIN_ROBUST_SCALE_MMHG)
+    r = residual / scale
+    return np.where(np.abs(r) < 1, (1 - r**2) ** 2, 0.0)
+
+
+def _not_gross(cuff_mmHg: np.ndarray, amplitude: np.ndarray) -> np.ndarray:
+    """Starting weights: 0 for a beat several times the size of its neighbours, else 1.
+
+    A knock on the cuff can add more than the whole pulsation to a beat. Left in the first,
+    unweighted pass it drags the line so far that, at the ends of the envelope where a beat
+    has neighbours on one side only, the honest beats look like the outliers instead.
+    """
+    order = np.argsort(cuff_mmHg, kind="stable")
+    typical = np.empty_like(amplitude)
+    typical[order] = running_median(amplitude[order], GROSS_WINDOW_BEATS)
+    return np.where(amplitude > GROSS_FACTOR * typical + MIN_ROBUST_SCALE_MMHG, 0.0, 1.0)
 
 
 def _weighted_line_at_zero(offset: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:

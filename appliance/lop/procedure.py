@@ -3,9 +3,10 @@
 Each reading empties the cuff, fills it at full pump duty to a start pressure below any
 diastolic pressure under that cuff, then inflates along a smooth ramp: quickly until the
 pulsations have passed their peak (about mean arterial pressure), then slowly through the
-fade-out to occlusion (see `search`). The estimator runs on the growing trace about once a
-second; inflation stops the moment it confirms occlusion, so the limb is squeezed no higher and
-no longer than needed. The supervisor keeps running underneath and faults at `ceiling_mmHg`.
+fade-out to occlusion (see `search`). The estimator runs on the growing trace twice a
+second; inflation stops as soon as two successive estimates confirm the same occlusion (see
+`confirmation`), so the limb is squeezed no higher and no longer than needed. The supervisor
+keeps running underneath and faults at `ceiling_mmHg`.
 `repeats=2` measures twice with a rest between and flags a spread over 15 mmHg.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 
 from appliance.controller.filters import PressureFilter
 from appliance.controller.regulator import Actuation
+from appliance.lop.confirmation import Verdict
 from appliance.lop.live_estimate import LiveEstimate
 from appliance.lop.ramp_control import RampTracker, gain_from_fill
 from appliance.lop.report import Reading, combine
@@ -29,6 +31,8 @@ VENT = Actuation(0.0, True)
 
 @dataclass(frozen=True)
 class LopSettings:
+    """Pressures, rates and limits of the measurement (see docs/lop.md for where they come from)."""
+
     # Below the lowest diastolic pressure seen through an arm or thigh cuff (about 60 and
     # 90 mmHg), so the rise of the pulsations to their peak is on the record.
     start_mmHg: dict[str, float] = field(default_factory=lambda: {"arm": 45.0, "leg": 75.0})
@@ -38,14 +42,24 @@ class LopSettings:
     ceiling_margin_mmHg: float = 10.0
     # The fill ends with a kink the band-pass would ring on; the estimator starts after it.
     record_after_fill_s: float = 1.0
-    estimate_every_s: float = 1.0
-    arterial_fraction: float = 0.15
-    time_limit_s: float = 60.0
+    fill_momentum_s: float = 0.1
+    # Each new estimate can end the search, so its cadence is the lag of every decision.
+    estimate_every_s: float = 0.5
+    # Two successive estimates must read occlusion within this of each other to stop.
+    agreement_mmHg: float = 3.0
+    # Occlusion is read where the arterial pulsation has fallen to this share of its peak.
+    # Lower than the estimator's offline 1/3 (tuned to agree with reference systolic pressure):
+    # LOP is where arterial pulsation ends, and a controlled inflation can always go far enough
+    # past it to read that low (docs/lop.md, "Which fade-out level").
+    arterial_fraction: float = 0.2
+    # A safety net only: a measurement ends long before on confirmation or failure.
+    time_limit_s: float = 90.0
     empty_mmHg: float = 4.0
     empty_timeout_s: float = 30.0
-    fill_timeout_s: float = 20.0
+    fill_timeout_s: float = 45.0
     rest_s: float = 60.0
-    # A thigh needs more pressure and has a wider fade-out (room for a faster approach).
+    # A thigh needs more pressure and has a wider fade-out (occlusion 30-70 mmHg above the
+    # peak): room for a faster approach.
     search: dict[str, SearchSettings] = field(
         default_factory=lambda: {
             "arm": SearchSettings(),
@@ -106,6 +120,7 @@ class LopProcedure:
         self._record_from = float("inf")
         self._duty = 0.0
         self._max_p = 0.0
+        self._last_verdict: Verdict | None = None
 
     # ---- the tick ----------------------------------------------------------------------------
     def step(self, now: float, f: PressureFilter, sample: Sample | None) -> Actuation | None:
@@ -130,19 +145,21 @@ class LopProcedure:
             return VENT
         self._max_p = max(self._max_p, p)
         if self._phase == FILL:
-            return self._fill(now, p)
+            return self._fill(now, f)
         return self._ramp(now, p, sample)
 
     def _enter(self, phase: str, now: float) -> None:
         self._phase = phase
         self._phase_t = now
 
-    def _fill(self, now: float, p: float) -> Actuation | None:
+    def _fill(self, now: float, f: PressureFilter) -> Actuation | None:
         s = self.settings
+        p = f.value or 0.0
         assert self._phase_t is not None
         if self._fill_mark is None and p >= 0.7 * self.start_mmHg:
             self._fill_mark = (now, p)
-        if p >= self.start_mmHg:
+        # The pump's momentum carries on for a moment: stop on the pressure it is heading for.
+        if f.predict(s.fill_momentum_s) >= self.start_mmHg:
             mark_t, mark_p = self._fill_mark or (self._phase_t, 0.0)
             rise = (p - mark_p) / max(now - mark_t, 1e-3)
             self._tracker = RampTracker(now, p, self.search.rate_mmHg_s, gain_from_fill(rise, p))
@@ -166,10 +183,17 @@ class LopProcedure:
             self._duty = self._tracker.duty(now, sample.mmHg)
         verdict = self.live.poll(now)
         if verdict is not None:
-            if verdict.stop:
+            if self._agrees(verdict):
                 return self._succeed(now, verdict.estimate)
-            self.search.update(verdict.estimate, p)
+            self._last_verdict = verdict
+            self.search.update(verdict.estimate)
             self._tracker.set_rate(self.search.rate_mmHg_s)
+        if self.search.lost(p):
+            return self._fail(
+                now,
+                f"no occlusion found up to {p:.0f} mmHg, far above the largest pulsations at "
+                f"{self.search.peak_mmHg:.0f} mmHg (pulsations too weak or too disturbed)",
+            )
         if p >= self.max_search_mmHg:
             return self._fail(
                 now,
@@ -182,6 +206,23 @@ class LopProcedure:
                 f"no confirmed occlusion within {s.time_limit_s:.0f} s (reached {p:.0f} mmHg)",
             )
         return Actuation(self._duty, False)
+
+    def _agrees(self, verdict: Verdict) -> bool:
+        """Stop on two verdicts in a row that both may stop and read the same occlusion.
+
+        Half a second more of inflation is cheap insurance against a reading that one knock
+        on the cuff, or one beat more or less, would make or break.
+        """
+        previous = self._last_verdict
+        return bool(
+            verdict.stop
+            and previous is not None
+            and previous.stop
+            and previous.estimate.lop_mmHg is not None
+            and verdict.estimate.lop_mmHg is not None
+            and abs(verdict.estimate.lop_mmHg - previous.estimate.lop_mmHg)
+            <= self.settings.agreement_mmHg
+        )
 
     # ---- ending a reading ------------------------------------------------------------------
     def _succeed(self, now: float, estimate: LopEstimate) -> Actuation | None:

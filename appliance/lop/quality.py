@@ -21,7 +21,9 @@ MIN_BEATS = 8
 MAX_ARTEFACT_FRACTION = 0.4
 # Pulsations below this autocorrelation are not a heartbeat the estimate can rely on.
 MIN_PERIODICITY = 0.25
-# Pulsations averaging under this are indistinguishable from 1 mmHg quantisation noise.
+# Pulsations under this are indistinguishable from 1 mmHg quantisation noise. Judged on the
+# larger beats (upper quartile): a long ramp from far below mean arterial pressure to above
+# occlusion has mostly small beats, and their median says nothing about the envelope's peak.
 MIN_PULSATION_MMHG = 0.3
 # Aperiodic excursions spreading wider than this (robust SD) are movement, not sensor noise:
 # arterial pulsations of 0.5-3 mmHg peak to peak spread about 0.2-1 mmHg.
@@ -56,7 +58,7 @@ def signal_problem(
             f"irregular rhythm: beat intervals change by {rhythm.irregularity:.0%} from beat "
             "to beat (atrial fibrillation?); oscillometric LOP is unreliable",
         )
-    typical = float(np.median(beats.amplitude_mmHg)) if len(beats) else 0.0
+    typical = float(np.percentile(beats.amplitude_mmHg, 75)) if len(beats) else 0.0
     if periodicity < MIN_PERIODICITY:
         return (
             LopFailure.NO_PULSATION,

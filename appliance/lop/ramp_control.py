@@ -22,14 +22,20 @@ NOMINAL_MIN_DUTY = 0.25
 NOMINAL_STALL_MMHG = 400.0
 # Low-pass of pressure and setpoint: attenuates a 0.75 Hz pulsation to under 40 %.
 SMOOTHING_S = 0.5
-# Closed-loop time constants: crossover near 0.5 rad/s, integral well below it.
-PROPORTIONAL_S = 2.0
-INTEGRAL_S = 6.0
+# Closed-loop time constants: crossover near 1 rad/s, integral below it. A pump that differs
+# from the nominal one is corrected within a few seconds.
+PROPORTIONAL_S = 1.0
+INTEGRAL_S = 4.0
 # Rates change by at most this much per second: a kink in the ramp would show as a step in
 # the pulsation band.
 RATE_SLEW_MMHG_S2 = 3.0
 # The setpoint may lead the pressure by at most this much when the pump cannot keep up.
 MAX_LEAD_MMHG = 6.0
+# In the first moments it may also trail the pressure by no more than this: the momentum of
+# the fill carries the cuff past the start, and the ramp should go on from where the cuff is
+# instead of pausing until the setpoint catches up.
+MAX_LAG_MMHG = 2.0
+STARTUP_S = 1.5
 # A plausible pump never gives less than this (mmHg/s per unit duty) on a tight cuff.
 MIN_GAIN = 5.0
 
@@ -57,7 +63,8 @@ class RampTracker:
         self._slow_setpoint = pressure_mmHg
         self._integral = 0.0  # mmHg/s, what the feed-forward misses
         self._last_t = now
-        self.saturated = False
+        self._began = now
+        self._clamped = 0  # +1 at full duty, -1 at none
 
     def set_rate(self, rate_mmHg_s: float) -> None:
         self.target_rate = rate_mmHg_s
@@ -67,22 +74,24 @@ class RampTracker:
         dt = now - self._last_t
         self._last_t = now
         if dt <= 0:
-            return self._output(pressure_mmHg)
+            return self._output()
         step = RATE_SLEW_MMHG_S2 * dt
         self.rate += min(step, max(-step, self.target_rate - self.rate))
-        self.setpoint = min(self.setpoint + self.rate * dt, pressure_mmHg + MAX_LEAD_MMHG)
         alpha = 1.0 - math.exp(-dt / SMOOTHING_S)
         self._slow_pressure += alpha * (pressure_mmHg - self._slow_pressure)
+        self.setpoint = min(self.setpoint + self.rate * dt, pressure_mmHg + MAX_LEAD_MMHG)
+        if now - self._began < STARTUP_S:
+            self.setpoint = max(self.setpoint, self._slow_pressure - MAX_LAG_MMHG)
         self._slow_setpoint += alpha * (self.setpoint - self._slow_setpoint)
         error = self._slow_setpoint - self._slow_pressure
-        # No integration into a saturated pump: it would only overshoot once it catches up.
-        if not (self.saturated and error > 0):
+        # No integration against a clamped duty: it would only overshoot once it is free.
+        if error * self._clamped <= 0:
             self._integral += error / (PROPORTIONAL_S * INTEGRAL_S) * dt
-        return self._output(pressure_mmHg)
+        return self._output()
 
-    def _output(self, pressure_mmHg: float) -> float:
+    def _output(self) -> float:
         error = self._slow_setpoint - self._slow_pressure
         wanted = self.rate + error / PROPORTIONAL_S + self._integral
         duty = dead_zone_duty(self._slow_pressure) + wanted / self.gain
-        self.saturated = duty >= 1.0
+        self._clamped = 1 if duty >= 1.0 else -1 if duty <= 0.0 else 0
         return min(1.0, max(0.0, duty))

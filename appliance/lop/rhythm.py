@@ -16,6 +16,7 @@ MIN_BEATS = 8
 # typical interval within the tolerance, was split by an extra peak (a knock, not a beat).
 SPLIT_SHARE = 0.6
 SPLIT_TOLERANCE = 0.25
+MAX_SPLIT_SHARE = 1.0 / 3.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,9 @@ def _merge_split_intervals(intervals: np.ndarray, typical: float) -> np.ndarray:
                 continue
         merged.append(float(intervals[i]))
         i += 1
+    # Knocks are occasional; with more than a third of the intervals split it is movement.
+    if intervals.size - len(merged) > MAX_SPLIT_SHARE * intervals.size:
+        return intervals
     return np.asarray(merged)
 
 

@@ -1,0 +1,193 @@
+"""LOP measurement inside the controller, on the simulated cuff: accuracy, safety, failures, CLI."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+
+from appliance.cli import main
+from appliance.lop.live_estimate import LiveEstimate, judge
+from appliance.lop.procedure import DEFAULT_SETTINGS
+from appliance.lop.ramp_control import RampTracker
+from appliance.lop.report import Reading, combine
+from appliance.simulation import SimulatedAppliance, build_simulated
+from hardware.sim.cuff import CuffPlant, default_plant
+from tests.test_lop_estimator import synthetic_trace
+
+CEILING_MMHG = DEFAULT_SETTINGS.max_search_mmHg + DEFAULT_SETTINGS.ceiling_margin_mmHg
+
+
+@dataclass
+class Run:
+    sim: SimulatedAppliance
+    plant: CuffPlant
+    result: dict[str, Any] | None
+    highest_mmHg: float  # true cuff pressure, pulsations and knocks included
+
+
+def measure(plant: CuffPlant, seed: int, *, dead_pump: bool = False, **command: Any) -> Run:
+    highest = [0.0]
+
+    def watch(_: Any) -> None:
+        highest[0] = max(highest[0], plant.pressure_mmHg)
+
+    sim = build_simulated(plant, seed, on_tick=watch)
+    c = sim.controller
+    sim.run(0.3)
+    limb = plant.patient.limb
+    c.handle({"cmd": "configure", "limb": limb})
+    sim.rig.pump_dead = dead_pump
+    reply = c.handle(
+        {"cmd": "measure_lop", "limb": limb, "posture": plant.patient.posture, **command}
+    )
+    assert reply["ok"], reply
+    sim.run_until(lambda: c.state.value in ("IDLE", "FAULT"), 300)
+    sim.run(0.5)  # and a moment after, to see that it stays put
+    return Run(sim, plant, c.last_lop, highest[0])
+
+
+def assert_deflated(run: Run) -> None:
+    c = run.sim.controller
+    assert c.output.pump_duty == 0.0 and c.output.valve_open
+    assert run.sim.rig.pump_duty == 0.0 and run.sim.rig.valve_open
+    assert run.plant.pressure_mmHg < 5.0
+
+
+@pytest.fixture(scope="module")
+def arm() -> Run:
+    return measure(default_plant(3, limb="arm", posture="seated", artefact_rate_per_min=3.0), 3)
+
+
+@pytest.fixture(scope="module")
+def leg() -> Run:
+    return measure(default_plant(11, limb="leg", posture="standing"), 11)
+
+
+@pytest.mark.parametrize("which", ["arm", "leg"])
+def test_accurate_fast_and_deflated(which: str, request: pytest.FixtureRequest) -> None:
+    run: Run = request.getfixturevalue(which)
+    assert run.result is not None and run.result["reason"] is None
+    assert run.result["lop_mmHg"] == pytest.approx(run.plant.true_lop_mmHg, abs=6.0)
+    assert run.result["duration_s"] <= 60.0
+    # Stopped soon after occlusion was confirmed, not at the top of the search.
+    assert run.result["max_pressure_mmHg"] <= run.plant.true_lop_mmHg + 35.0
+    assert run.highest_mmHg <= CEILING_MMHG
+    assert run.sim.controller.state.value == "IDLE"
+    assert_deflated(run)
+    reading = run.result["readings"][0]
+    assert reading["heart_rate_bpm"] == pytest.approx(run.plant.patient.heart_rate_bpm, rel=0.1)
+    assert run.result["limb"] == run.plant.patient.limb
+    assert run.result["posture"] == run.plant.patient.posture
+
+
+def test_lop_above_the_ceiling_gives_a_reason_and_never_exceeds_it() -> None:
+    run = measure(default_plant(5, limb="leg", lop_mmHg=320.0), 5)
+    assert run.result is not None and run.result["lop_mmHg"] is None
+    assert "without confirming occlusion" in run.result["reason"]
+    assert run.highest_mmHg <= CEILING_MMHG <= 300.0
+    c = run.sim.controller
+    assert c.state.value == "IDLE" and c.fault is None
+    assert "LOP_FAILED" in {a["code"] for a in c.status()["alarms"]}
+    assert_deflated(run)
+
+
+def test_dead_pump_is_a_controller_fault_and_deflates() -> None:
+    run = measure(default_plant(2, limb="arm"), 2, dead_pump=True)
+    c = run.sim.controller
+    assert c.state.value == "FAULT" and c.fault is not None
+    assert c.status()["fault"] == "PUMP_NO_RISE"
+    assert_deflated(run)
+
+
+def test_two_readings_with_a_rest_and_their_spread() -> None:
+    run = measure(default_plant(4, limb="arm", posture="supine"), 4, repeats=2, rest_s=10)
+    assert run.result is not None
+    readings = run.result["readings"]
+    assert len(readings) == 2 and all(r["lop_mmHg"] is not None for r in readings)
+    values = [r["lop_mmHg"] for r in readings]
+    # Readings and their combination are each rounded to 0.1 mmHg.
+    assert run.result["lop_mmHg"] == pytest.approx(np.mean(values), abs=0.11)
+    assert run.result["spread_mmHg"] == pytest.approx(abs(values[0] - values[1]), abs=0.11)
+    assert run.result["spread_flag"] is (run.result["spread_mmHg"] > 15.0)
+    assert run.result["duration_s"] >= 10.0 + sum(r["duration_s"] for r in readings)
+    assert_deflated(run)
+
+
+def _reading(lop: float | None, reason: str | None = None) -> Reading:
+    return Reading(lop, reason, 0.9 if lop else 0.0, 70.0, 30.0, lop + 15 if lop else 290.0)
+
+
+def test_spread_over_15_mmHg_is_flagged_and_a_failed_repeat_gives_no_value() -> None:
+    context = {"limb": "arm"}
+    flagged = combine([_reading(150.0), _reading(168.0)], context, 100.0)
+    assert flagged["spread_flag"] and flagged["spread_mmHg"] == 18.0
+    assert flagged["lop_mmHg"] == 159.0
+    calm = combine([_reading(150.0), _reading(160.0)], context, 100.0)
+    assert not calm["spread_flag"]
+    failed = combine([_reading(150.0), _reading(None, "motion")], context, 100.0)
+    assert failed["lop_mmHg"] is None and failed["reason"] == "motion"
+
+
+def test_ramp_tracker_follows_its_rate_and_slews_rate_changes() -> None:
+    """A toy pump (rate = gain * (duty - dead zone)) unlike the nominal one, under pulsations."""
+    tracker = RampTracker(0.0, 50.0, 4.0, gain=60.0)
+    p, dt = 50.0, 0.004
+    history = []
+    for i in range(int(16 / dt)):
+        now = (i + 1) * dt
+        pulse = 1.5 * np.sin(2 * np.pi * 1.2 * now)
+        duty = tracker.duty(now, p + pulse)
+        p += 75.0 * (duty - 0.3) * dt
+        history.append(p)
+        if i == int(8 / dt):
+            tracker.set_rate(8.0)
+            assert tracker.rate == pytest.approx(4.0, abs=0.1)
+    rise = np.diff(np.asarray(history)[:: int(1 / dt)])  # mmHg per second
+    assert rise[3:8] == pytest.approx(4.0, abs=1.0)
+    assert rise[12:] == pytest.approx(8.0, abs=1.0)
+    assert tracker.rate == pytest.approx(8.0)
+
+
+def test_live_estimate_in_a_worker_thread_matches_inline() -> None:
+    t, p = synthetic_trace(lop=150.0, start=40.0, stop=200.0)
+    live = LiveEstimate(every_s=1.0, inline=False, arterial_fraction=0.2)
+    for ti, pi in zip(t, p, strict=True):
+        live.add(float(ti), float(pi))
+    verdict = live.poll(0.0)
+    deadline = time.monotonic() + 20.0
+    while verdict is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        verdict = live.poll(0.5)  # not due again: only collects
+    live.close()
+    inline = judge(t, p, 0.2)
+    assert verdict is not None and verdict.stop and inline.stop
+    assert verdict.estimate.lop_mmHg == inline.estimate.lop_mmHg
+
+
+def test_cli_json_with_a_foreign_plant_records_posture_and_limb(capsys) -> None:
+    code = main(
+        ["sim", "lop", "--plant", "tests.test_lop_procedure:fixed_arm", "--seed", "1"]
+        + ["--posture", "standing", "--limb", "arm", "--json"]
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    for key in ("lop_mmHg", "duration_s", "max_pressure_mmHg", "true_lop_mmHg", "reason"):
+        assert key in out
+    assert out["posture"] == "standing" and out["limb"] == "arm"
+    assert out["lop_mmHg"] == pytest.approx(out["true_lop_mmHg"], abs=6.0)
+
+
+def fixed_arm(seed: int) -> CuffPlant:
+    """A foreign plant factory for the CLI: the patient ignores --posture (seated here)."""
+    return default_plant(seed, limb="arm", posture="seated", heart_rate_bpm=90.0)
+
+
+@pytest.mark.parametrize("spec", ["no.such.module:plant", "hardware.sim.cuff:nothing", "x"])
+def test_cli_bad_plant_exits_2(spec: str, capsys) -> None:
+    assert main(["sim", "lop", "--plant", spec, "--json"]) == 2
+    assert "cannot build plant" in capsys.readouterr().err
