@@ -32,3 +32,18 @@ def clock() -> SimClock:
 @pytest.fixture
 def held() -> HeldPressure:
     return HeldPressure()
+
+
+@pytest.fixture
+def wall():
+    from tests.clinic import Wall
+
+    return Wall()
+
+
+@pytest.fixture
+def store(tmp_path, wall):
+    from appliance.store import Store
+
+    with Store.open(tmp_path / "data", wall=wall) as opened:
+        yield opened

@@ -38,6 +38,7 @@ from appliance.technician.link import SimLink
 from appliance.technician.pressure_hold import HeldPressure
 from appliance.technician.progress import Progress
 from hardware.transducer import Calibration
+from tests.clinic import start_running_session
 
 NOW = 1_780_000_000.0
 DAY = 86400.0
@@ -184,30 +185,7 @@ def test_a_guided_run_fits_stores_audits_and_applies(tmp_path: Path) -> None:
 def test_a_running_session_blocks_calibration(tmp_path: Path) -> None:
     with Store.open(tmp_path) as store:
         patient = records.insert_patient(store, clinic_id="P1")
-        screening = records.insert_screening(
-            store,
-            patient_id=patient.id,
-            kind="initial",
-            limb="arm",
-            side="left",
-            answers={},
-            score=0,
-            outcome="cleared",
-            reasons=[],
-            screened_by="dr",
-        )
-        records.start_session(
-            store,
-            patient_id=patient.id,
-            screening_id=screening.id,
-            protocol={"name": "standard", "version": 1},
-            limb="arm",
-            side="left",
-            posture="seated",
-            cuff="standard",
-            clinician="dr",
-            at=time.time() - 60,
-        )
+        start_running_session(store, patient.id, at=time.time() - 60)
     with pytest.raises(TechnicianError, match="session 1") as info:
         calibrate(
             None,

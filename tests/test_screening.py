@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from appliance import patients, screening
 from appliance.screening import Outcome, ScreeningBlocked, ScreeningError, evaluate
 from appliance.store import Store, audit, records
-
-
-class Wall:
-    def __init__(self, t: float = 1_750_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-@pytest.fixture
-def wall() -> Wall:
-    return Wall()
-
-
-@pytest.fixture
-def store(tmp_path: Path, wall: Wall) -> Iterator[Store]:
-    with Store.open(tmp_path / "data", wall=wall) as opened:
-        yield opened
+from tests.clinic import Wall
 
 
 @pytest.fixture

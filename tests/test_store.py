@@ -10,36 +10,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from appliance.store import DB_NAME, Store, StoreError, audit, migrations, records, trace
+from tests.clinic import Wall
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-class Wall:
-    """A settable wall clock, so records get predictable times."""
-
-    def __init__(self, t: float = 1_750_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-@pytest.fixture
-def wall() -> Wall:
-    return Wall()
-
-
-@pytest.fixture
-def store(tmp_path: Path, wall: Wall) -> Iterator[Store]:
-    with Store.open(tmp_path / "data", wall=wall) as opened:
-        yield opened
 
 
 def other_connection(store: Store) -> sqlite3.Connection:

@@ -40,6 +40,7 @@ from appliance.technician.update import (
     rollback,
     update,
 )
+from tests.clinic import start_running_session
 
 EXTRA = migrations.Migration(3, "a table of a newer release", ("CREATE TABLE extra (x INTEGER)",))
 
@@ -292,29 +293,7 @@ def test_no_update_while_the_cuff_may_be_in_use(device: Device) -> None:
     device.controller = {"state": "IDLE"}
     with Store.open(device.data) as store:
         patient = records.find_patient(store, "BEFORE")
-        screening = records.insert_screening(
-            store,
-            patient_id=patient.id,
-            kind="initial",
-            limb="arm",
-            side="left",
-            answers={},
-            score=0,
-            outcome="cleared",
-            reasons=[],
-            screened_by="dr",
-        )
-        records.start_session(
-            store,
-            patient_id=patient.id,
-            screening_id=screening.id,
-            protocol={"name": "standard", "version": 1},
-            limb="arm",
-            side="left",
-            posture="seated",
-            cuff="standard",
-            clinician="dr",
-        )
+        start_running_session(store, patient.id)
     with pytest.raises(TechnicianError, match="session 1 .* is running"):
         device.update("0.2.0")
     assert device.systemctl.calls == [] and device.tree.current() == "0.1.0"
