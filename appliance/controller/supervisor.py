@@ -73,6 +73,7 @@ class Supervisor:
         self._range_bad = 0
         self._last_code: int | None = None
         self._code_changed_t: float | None = None
+        # Monotonic queue: its head is the window's lowest pressure, kept in O(1) per sample.
         self._pump_trace: deque[tuple[float, float]] = deque()
         self._pump_since: float | None = None
         self._valve_since: float | None = None
@@ -192,13 +193,15 @@ class Supervisor:
             return []
         if self._pump_since is None:
             self._pump_since = obs.now
+        while self._pump_trace and self._pump_trace[-1][1] >= p:
+            self._pump_trace.pop()
         self._pump_trace.append((obs.now, p))
-        while self._pump_trace and obs.now - self._pump_trace[0][0] > lim.no_rise_window_s:
+        while obs.now - self._pump_trace[0][0] > lim.no_rise_window_s:
             self._pump_trace.popleft()
         if obs.now - self._pump_since < lim.no_rise_window_s:
             return []
         # From the window's lowest point: a knock on a slack cuff must not fake a high start.
-        rise = p - min(v for _, v in self._pump_trace)
+        rise = p - self._pump_trace[0][1]
         if rise < lim.no_rise_min_mmHg:
             return [Finding(AlarmCode.PUMP_NO_RISE, True)]
         return []
