@@ -194,11 +194,11 @@ def test_high_window_alarms_then_escalates() -> None:
     c = sim.controller
     sim.rig.valve_stuck_closed = True  # venting cannot bring it down
     assert c.handle({"cmd": "set_target", "target_mmHg": 125})["ok"]
-    assert sim.run_until(lambda: c.alarms.is_active_code("PRESSURE_HIGH"), 2.5, step_s=0.01)
+    assert sim.run_until(lambda: c.alarms.is_active("PRESSURE_HIGH"), 2.5, step_s=0.01)
     assert c.state == State.HOLDING  # alarm, still regulating
     assert time_to_fault(sim, "PRESSURE_HIGH", 6.0) < 6.0
     # Deflating now, the stuck valve is named as well.
-    assert sim.run_until(lambda: c.alarms.is_active_code("VALVE_STUCK"), 3.0)
+    assert sim.run_until(lambda: c.alarms.is_active("VALVE_STUCK"), 3.0)
 
 
 def test_low_window_alarms_and_keeps_pumping() -> None:
@@ -206,9 +206,9 @@ def test_low_window_alarms_and_keeps_pumping() -> None:
     hold(sim, 100.0)
     c = sim.controller
     assert c.handle({"cmd": "set_target", "target_mmHg": 125})["ok"]
-    assert sim.run_until(lambda: c.alarms.is_active_code("PRESSURE_LOW"), 2.5, step_s=0.01)
+    assert sim.run_until(lambda: c.alarms.is_active("PRESSURE_LOW"), 2.5, step_s=0.01)
     assert c.state == State.HOLDING and sim.rig.pump_duty > 0
-    assert sim.run_until(lambda: not c.alarms.is_active_code("PRESSURE_LOW"), 30.0)
+    assert sim.run_until(lambda: not c.alarms.is_active("PRESSURE_LOW"), 30.0)
     assert c.state == State.HOLDING
 
 
@@ -216,7 +216,7 @@ def test_leak_alarm_then_escalation() -> None:
     sim = make(leak_orifice_mm=0.35)
     hold(sim, 120.0)
     c = sim.controller
-    assert sim.run_until(lambda: c.alarms.is_active_code("LEAK"), 12.0)
+    assert sim.run_until(lambda: c.alarms.is_active("LEAK"), 12.0)
     assert c.state == State.HOLDING
     assert time_to_fault(sim, "LEAK", 70.0) < 70.0
 
@@ -234,7 +234,7 @@ def test_silence_mutes_but_keeps_alarm() -> None:
     sim = make(leak_orifice_mm=0.35)
     hold(sim, 120.0)
     c = sim.controller
-    assert sim.run_until(lambda: c.alarms.is_active_code("LEAK"), 12.0)
+    assert sim.run_until(lambda: c.alarms.is_active("LEAK"), 12.0)
     status = c.handle({"cmd": "silence"})["status"]
     assert status["silenced"] and any(a["code"] == "LEAK" for a in status["alarms"])
     sim.run(31.0)
@@ -250,3 +250,13 @@ def test_fault_needs_reset_and_empty_cuff() -> None:
     sim.run(5.0)
     assert c.handle({"cmd": "reset"})["ok"]
     assert c.state == State.IDLE and not c.status()["alarms"]
+
+
+def test_site_default_occlusion_limit_applies_and_is_bounded() -> None:
+    limits = SafetyLimits(default_occlusion_s=300)
+    sim = build_simulated(default_plant(3, **ARM), 3, limits=limits)
+    assert sim.controller.status()["occlusion_limit_s"] == 300
+    assert sim.controller.handle({"cmd": "configure", "limb": "leg"})["ok"]
+    assert sim.controller.status()["occlusion_limit_s"] == 300
+    with pytest.raises(ValueError, match="default_occlusion_s"):
+        SafetyLimits(default_occlusion_s=1200)  # above the arm's 15 min hard limit

@@ -104,11 +104,8 @@ class AlarmBoard:
     def active(self) -> list[Alarm]:
         return sorted(self._active.values(), key=lambda a: a.since)
 
-    def is_active(self, code: AlarmCode) -> bool:
+    def is_active(self, code: AlarmCode | str) -> bool:
         return code in self._active
-
-    def is_active_code(self, code: str) -> bool:
-        return any(c.value == code for c in self._active)
 
     def first_code(self) -> AlarmCode | None:
         """The most recent alarm code, for one-column traces."""

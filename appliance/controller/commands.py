@@ -77,7 +77,7 @@ def _configure(d: dict[str, Any]) -> dict[str, Any]:
         "lop_mmHg": _number(d, "lop_mmHg", 40, ABSOLUTE_CAP_MMHG, optional=True),
         "max_pct_lop": max_pct,
         "allow_above_80": allow,
-        "occlusion_limit_s": occlusion if occlusion is not None else 600.0,
+        "occlusion_limit_s": occlusion,  # None: the controller's configured default
         "reperfusion_s": _number(d, "reperfusion_s", 60, 1800, optional=True),
     }
 

@@ -102,7 +102,7 @@ class Controller:
         self.regulator: Regulator = regulator or PredictiveBandRegulator()
         self.filter = PressureFilter()
         self.alarms = AlarmBoard()
-        self.session = SessionLimits()
+        self.session = SessionLimits(occlusion_limit_s=self.limits.default_occlusion_s)
         self.procedures = procedures or {}
         self.on_tick = on_tick
         self.on_event = on_event
@@ -197,7 +197,8 @@ class Controller:
         if self.state in PRESSURISING:
             raise CommandError("configure: not while the cuff is inflated")
         limb = args["limb"]
-        occlusion = min(args["occlusion_limit_s"], HARD_OCCLUSION_S[limb])
+        requested = args["occlusion_limit_s"] or self.limits.default_occlusion_s
+        occlusion = min(requested, HARD_OCCLUSION_S[limb])
         self.session = SessionLimits(
             limb=limb,
             lop_mmHg=args["lop_mmHg"],

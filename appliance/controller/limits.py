@@ -42,6 +42,8 @@ class SafetyLimits:
             raise ValueError("max_target_mmHg must be below the absolute cap")
         if not 1.0 <= self.heartbeat_timeout_s <= 10.0:
             raise ValueError("heartbeat_timeout_s must be 1..10 s")
+        if not 60.0 <= self.default_occlusion_s <= min(HARD_OCCLUSION_S.values()):
+            raise ValueError("default_occlusion_s must be 60 s up to the arm's hard limit")
         if self.reperfusion_s < 60.0:
             raise ValueError("reperfusion_s must be at least 60 s")
 
