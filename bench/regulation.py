@@ -7,7 +7,7 @@ openings and pump starts per minute, and actuations relative to an on/off contro
 on the same patients. Then the same on `varied_plant` patients (cuff, pump, valve, leak,
 contraction size and cadence it was not tuned on), and the stop-to-valve-open latency.
 
-    python bench/regulation.py [--patients N] [--varied N] [--jobs 2]
+    python bench/regulation.py [--patients N] [--varied N] [--jobs 2] [--limb leg] [--pump-mL-s F]
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ def regulator_for(name: str):
     return OnOffRegulator(float(name.split("+-")[1]))
 
 
-def run_one(job: tuple[str, str, int]) -> Outcome:
-    kind, controller, seed = job
-    plant = (varied_plant if kind == "varied" else default_plant)(seed)
+def run_one(job: tuple[str, str, int, dict]) -> Outcome:
+    kind, controller, seed, overrides = job
+    plant = varied_plant(seed) if kind == "varied" else default_plant(seed, **overrides)
     sim = build_simulated(plant, seed, regulator=regulator_for(controller))
     sim.run(0.3)
     lop = plant.true_lop_mmHg
@@ -140,15 +140,26 @@ def main() -> int:
     ap.add_argument("--varied", type=int, default=12)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--controllers", default=",".join(CONTROLLERS))
+    ap.add_argument("--limb", choices=("arm", "leg"), help="project patients all of this limb")
+    ap.add_argument(
+        "--pump-mL-s", type=float, help="project plant pump free flow (default 55 = 3.3 L/min)"
+    )
     args = ap.parse_args()
     names = args.controllers.split(",")
-    jobs = [("default", c, s) for s in range(args.patients) for c in names]
-    jobs += [("varied", c, 1000 + s) for s in range(args.varied) for c in names]
+    overrides: dict = {}
+    if args.limb:
+        overrides["limb"] = args.limb
+    if args.pump_mL_s:
+        overrides["pump_free_flow_mL_s"] = args.pump_mL_s
+    jobs = [("default", c, s, overrides) for s in range(args.patients) for c in names]
+    jobs += [("varied", c, 1000 + s, {}) for s in range(args.varied) for c in names]
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(run_one, jobs))
     n = args.patients * len(names)
     print("30-15-15-15 at 80 % LOP, 30 s rests, cuff inflated through rests; true cuff pressure")
-    summarise(f"project plant, {args.patients} patients (arm and leg)", results[:n])
+    which = f"{args.limb} only" if args.limb else "arm and leg"
+    pump = f", pump {args.pump_mL_s:g} mL/s" if args.pump_mL_s else ""
+    summarise(f"project plant, {args.patients} patients ({which}{pump})", results[:n])
     if args.varied:
         summarise(f"varied plants (not tuned on), {args.varied} patients", results[n:])
     latency = stop_latency_ms(range(10))

@@ -70,6 +70,21 @@ def test_thigh_reps_are_clipped_and_refilled() -> None:
     assert m.valley_pct > 82.0 and m.peak_pct < 112.0
 
 
+def test_thigh_refill_starts_as_the_muscle_relaxes() -> None:
+    """With a pump that can keep up (9 L/min), the limit is timing: the air vented at the top of
+    a rep must go back in from the moment the muscle relaxes. Waiting for the -4 % band instead
+    leaves the cuff under +-5 % for a third of a second every rep (81 % within +-5 % here)."""
+    plant = default_plant(7, limb="leg", pump_free_flow_mL_s=150.0)
+    sim, target = prepared(plant, 7)
+    run = run_resistance_exercise(sim, target, sets=(15,))
+    assert run.final_state == "HOLDING", run.alarms
+    m = run.metrics
+    assert m is not None
+    assert m.within_5_pct > 85.0
+    assert m.rep_valley_pct > 93.0
+    assert m.rep_peak_pct < 107.0
+
+
 def test_fewer_actuations_than_on_off() -> None:
     """On an arm cuff (on the thigh the gap is smaller: docs/regulation.md)."""
     from appliance.controller.regulator import OnOffRegulator

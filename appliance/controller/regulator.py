@@ -7,6 +7,8 @@ Holding is a predictive two-sided band controller rather than a PID on the raw s
   what cuts valve openings and pump starts to a fraction of an on/off controller's;
 - the pump never runs below its stall duty (dead band: PWM there only heats the motor) and its duty
   is proportional to the deficit with no integrator, so there is nothing to wind up;
+- after a rep that had to be vented, the pump starts at full duty as soon as the relaxing muscle
+  takes the pressure down through the set point (refill), and never starts while a rep is rising;
 - the dump valve bleeds in single pulses sized from a dump rate learned on every pulse, so a small
   arm cuff and a large thigh cuff both come back to just above the set point in one opening.
 """
@@ -57,6 +59,15 @@ class RegulatorTuning:
     # Start high: a first pulse that is too short is followed by another; too long dents the limb.
     initial_vent_rate_per_s: float = 10.0
     min_pump_on_s: float = 0.1
+    # Refill: air vented at the top of a rep must come back while the muscle relaxes, and a
+    # relaxing thigh lets pressure fall faster than the pump refills, so after a rep that needed
+    # venting the pump starts at full duty as soon as the pressure turns down through the set point
+    # instead of waiting for the band; from the set point on, the usual stop rule applies.
+    refill_window_s: float = 1.5
+    refill_slope_frac: float = 0.05
+    refill_after_vent_s: float = 0.15  # a vent pulse's own dip is not a relaxing muscle
+    refill_start_frac: float = 0.0
+    refill_min_frac: float = 0.06  # smaller vents come back within the band on their own
 
 
 class PredictiveBandRegulator:
@@ -73,6 +84,9 @@ class PredictiveBandRegulator:
 
     def reset(self) -> None:
         self._pumping = False
+        self._refilling = False
+        self._refilled_episode = float("-inf")
+        self._episode_start = float("-inf")
         self._pulse_end: float | None = None
         self._pulse: tuple[float, float, float, float] | None = None  # t0, p0, slope0, length
         self._vented_at = float("-inf")
@@ -118,6 +132,7 @@ class PredictiveBandRegulator:
         if now - self._episode_t > self.tuning.spike_episode_s:
             self._last_episode = self._episode_total
             self._episode_total = 0.0
+            self._episode_start = now
             excess = max(excess, self.tuning.spike_memory * self._last_episode)
         self._episode_t = now
         self._episode_total += max(0.0, excess)
@@ -148,7 +163,7 @@ class PredictiveBandRegulator:
             now - self._vented_at >= tn.vent_refractory_s or urgent
         ):
             # One bleed pulse sized to bring the pressure back to the aim above the set point.
-            self._pumping = False
+            self._pumping = self._refilling = False
             excess = max(p, predicted) - (target + self._band(target, aim_frac))
             if spike:
                 excess = self._spike_excess(now, excess)
@@ -161,18 +176,38 @@ class PredictiveBandRegulator:
         if self._pumping:
             stop = error >= self._band(target, tn.pump_stop_frac)
             if stop and since_pump >= tn.min_pump_on_s:
-                self._pumping = False
+                self._pumping = self._refilling = False
                 self._pump_changed_at = now
+        elif self._refill_due(now, f, target):
+            self._pumping = self._refilling = True
+            self._refilled_episode = self._episode_start
+            self._pump_changed_at = now
         elif error < -self._band(target, tn.pump_start_frac) and (
-            since_pump >= tn.pump_refractory_s or urgent
+            (since_pump >= tn.pump_refractory_s and not spike) or urgent
         ):
             self._pumping = True
             self._pump_changed_at = now
+        if self._refilling and p >= target:
+            self._refilling = False
         duty = 0.0
-        if self._pumping:
+        if self._refilling:
+            duty = 1.0
+        elif self._pumping:
             deficit_frac = max(0.0, -error) / target
             duty = min(1.0, tn.pump_min_duty + tn.pump_gain_per_frac * deficit_frac)
         return Actuation(duty, False)
+
+    def _refill_due(self, now: float, f: PressureFilter, target: float) -> bool:
+        """A rep that needed venting has turned down: the muscle is relaxing, pump back now."""
+        tn = self.tuning
+        return (
+            self._episode_start > self._refilled_episode
+            and self._episode_total >= tn.refill_min_frac * target
+            and now - self._episode_t <= tn.refill_window_s
+            and now - self._vented_at >= tn.refill_after_vent_s
+            and f.slope < -tn.refill_slope_frac * target
+            and (f.value or 0.0) < target + self._band(target, tn.refill_start_frac)
+        )
 
 
 class OnOffRegulator:
