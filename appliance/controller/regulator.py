@@ -66,7 +66,10 @@ class RegulatorTuning:
     refill_window_s: float = 1.5
     refill_slope_frac: float = 0.05
     refill_after_vent_s: float = 0.15  # a vent pulse's own dip is not a relaxing muscle
-    refill_start_frac: float = 0.0
+    vent_dip_s: float = 0.1  # nor a reason to start the pump while the rep is still rising
+    refill_start_frac: float = 0.02
+    refill_ceiling_frac: float = 0.035
+    refill_max_pump_rate_per_s: float = 0.5  # a pump this fast catches up from the band
     refill_min_frac: float = 0.06  # smaller vents come back within the band on their own
 
 
@@ -83,9 +86,12 @@ class PredictiveBandRegulator:
         self.reset()
 
     def reset(self) -> None:
+        # Measured afresh on each inflation: the next session may have another cuff.
+        self.pump_rate_per_s: float | None = None
         self._pumping = False
         self._refilling = False
         self._refilled_episode = float("-inf")
+        self._refill_low = math.inf
         self._episode_start = float("-inf")
         self._pulse_end: float | None = None
         self._pulse: tuple[float, float, float, float] | None = None  # t0, p0, slope0, length
@@ -106,9 +112,24 @@ class PredictiveBandRegulator:
             return Actuation(0.0, False)
         frac = deficit / target
         if frac > tn.approach_frac:
+            self._learn_pump_rate(f, target)
             return Actuation(1.0, False)
         lo = tn.approach_min_duty
         return Actuation(lo + (1 - lo) * frac / tn.approach_frac, False)
+
+    def _learn_pump_rate(self, f: PressureFilter, target: float) -> None:
+        """Full-flow rise on the way up, as a fraction of the set point per second.
+
+        Over the top half of the climb the bladder already grips, so this is how fast the pump
+        can bring a relaxing limb's cuff back: a big pump on a small cuff needs no refill.
+        """
+        p = f.value or 0.0
+        if 0.5 * target <= p <= 0.95 * target and f.slope > 0.0:
+            rate = f.slope / target
+            if self.pump_rate_per_s is None:
+                self.pump_rate_per_s = rate
+            else:
+                self.pump_rate_per_s += 0.05 * (rate - self.pump_rate_per_s)
 
     def _learn_vent_rate(self, now: float, f: PressureFilter) -> None:
         """After a pulse has settled, compare the pressure with where the trend would have been."""
@@ -175,20 +196,26 @@ class PredictiveBandRegulator:
         since_pump = now - self._pump_changed_at
         if self._pumping:
             stop = error >= self._band(target, tn.pump_stop_frac)
+            if self._refilling:
+                # Through the relaxation: not stopped by a heartbeat before it has dipped.
+                self._refill_low = min(self._refill_low, p)
+                stop = (stop and self._refill_low < target) or p >= target + self._band(
+                    target, tn.refill_ceiling_frac
+                )
             if stop and since_pump >= tn.min_pump_on_s:
                 self._pumping = self._refilling = False
                 self._pump_changed_at = now
         elif self._refill_due(now, f, target):
             self._pumping = self._refilling = True
             self._refilled_episode = self._episode_start
+            self._refill_low = p
             self._pump_changed_at = now
         elif error < -self._band(target, tn.pump_start_frac) and (
-            (since_pump >= tn.pump_refractory_s and not spike) or urgent
+            (since_pump >= tn.pump_refractory_s and not spike and not self._after_rep_vent(now))
+            or urgent
         ):
             self._pumping = True
             self._pump_changed_at = now
-        if self._refilling and p >= target:
-            self._refilling = False
         duty = 0.0
         if self._refilling:
             duty = 1.0
@@ -197,11 +224,23 @@ class PredictiveBandRegulator:
             duty = min(1.0, tn.pump_min_duty + tn.pump_gain_per_frac * deficit_frac)
         return Actuation(duty, False)
 
+    def _after_rep_vent(self, now: float) -> bool:
+        """Just after a rep's vent pulse: its dip is the valve's, the rep is still rising."""
+        return (
+            now - self._episode_t <= self.tuning.spike_episode_s
+            and now - self._vented_at < self.tuning.vent_dip_s
+        )
+
     def _refill_due(self, now: float, f: PressureFilter, target: float) -> bool:
         """A rep that needed venting has turned down: the muscle is relaxing, pump back now."""
         tn = self.tuning
+        fast_pump = (
+            self.pump_rate_per_s is not None
+            and self.pump_rate_per_s > tn.refill_max_pump_rate_per_s
+        )
         return (
-            self._episode_start > self._refilled_episode
+            not fast_pump
+            and self._episode_start > self._refilled_episode
             and self._episode_total >= tn.refill_min_frac * target
             and now - self._episode_t <= tn.refill_window_s
             and now - self._vented_at >= tn.refill_after_vent_s
@@ -220,6 +259,8 @@ class OnOffRegulator:
         self._venting = False
 
     def reset(self) -> None:
+        # Measured afresh on each inflation: the next session may have another cuff.
+        self.pump_rate_per_s: float | None = None
         self._pumping = False
         self._venting = False
 
