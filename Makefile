@@ -10,7 +10,7 @@ PYTHON ?= python3
 APT_PACKAGES := libsystemd-dev pkg-config chromium systemd
 APT := $(if $(shell command -v sudo 2>/dev/null),sudo ,)apt-get
 
-.PHONY: run test test-slow bench lint format deps image image-test release vendor clean
+.PHONY: run test screenshots test-slow bench lint format deps image image-test release vendor clean
 
 $(APT_STAMP):
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -33,6 +33,10 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -q
+
+# Refresh the UI screenshots in docs/ (a normal test run writes them to a temporary directory).
+screenshots: $(STAMP)
+	BFR_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest -q tests/test_ui_browser.py
 
 test-slow: $(STAMP)
 	$(BIN)/pytest -q -m slow

@@ -2,12 +2,15 @@
 
 The tests run in order as one visit to the clinic: first-run PIN, patient, screening, LOP, a short
 session (2 sets of 3 reps) on the patient screen, a second session stopped mid-set with STOP,
-then history and export. Each screen is saved to docs/screenshots/.
+then history and export. Each screen is saved as a PNG: to docs/screenshots/ with
+`make screenshots`, otherwise to a temporary directory so a test run leaves the tree clean.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +30,9 @@ if not CHROMIUM.exists():
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+SCREENSHOTS = Path(
+    os.environ.get("BFR_SCREENSHOTS_DIR") or Path(tempfile.gettempdir()) / "bfr-screenshots"
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
