@@ -142,7 +142,7 @@ def main() -> int:
     ap.add_argument("--controllers", default=",".join(CONTROLLERS))
     ap.add_argument("--limb", choices=("arm", "leg"), help="project patients all of this limb")
     ap.add_argument(
-        "--pump-mL-s", type=float, help="project plant pump free flow (default 55 = 3.3 L/min)"
+        "--pump-mL-s", type=float, help="project plant pump free flow (default 150 = 9 L/min)"
     )
     args = ap.parse_args()
     names = args.controllers.split(",")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,7 +63,12 @@ def test_status_and_commands_over_socket(running) -> None:
 def test_bad_commands_get_clear_errors_and_change_nothing(running) -> None:
     sim, path = running
     client = ControllerClient(path)
-    before = client.request({"cmd": "status"})["status"]["state"]
+    # Let the power-up deflation finish first, so nothing changes on its own during the test.
+    deadline = time.monotonic() + 10
+    while client.request({"cmd": "status"})["status"]["state"] != "IDLE":
+        assert time.monotonic() < deadline, "controller never settled to IDLE"
+        time.sleep(0.05)
+    before = "IDLE"
     cases = {
         "cmd: must be one of": {"cmd": "explode"},
         "target_mmHg: 301.0 is outside": {"cmd": "inflate", "target_mmHg": 301},

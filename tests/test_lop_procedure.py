@@ -68,6 +68,17 @@ def leg() -> Run:
     return measure(default_plant(11, limb="leg", posture="standing"), 11)
 
 
+@pytest.mark.parametrize("pump_mL_s", [150.0, 300.0])
+def test_a_strong_pump_still_ramps_smoothly(pump_mL_s: float) -> None:
+    """A 9-18 L/min pump fills an arm cuff to the ramp's start in a tick or two: its strength
+    must come from the slope at full duty, or the ramp controller runs at 40 times the gain and
+    turns the inflation into a staircase that hides the pulsations."""
+    plant = default_plant(3, limb="arm", posture="seated", pump_free_flow_mL_s=pump_mL_s)
+    run = measure(plant, 3)
+    assert run.result is not None and run.result["reason"] is None, run.result
+    assert run.result["lop_mmHg"] == pytest.approx(plant.true_lop_mmHg, abs=6.0)
+
+
 @pytest.mark.parametrize("which", ["arm", "leg"])
 def test_accurate_fast_and_deflated(which: str, request: pytest.FixtureRequest) -> None:
     run: Run = request.getfixturevalue(which)

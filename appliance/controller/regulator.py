@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 
 from appliance.controller.filters import PressureFilter
+from appliance.pump_model import dead_zone_duty
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class RegulatorTuning:
     urgent_frac: float = 0.065
     min_band_mmHg: float = 2.0
     pump_min_duty: float = 0.6
+    reference_pump_rate_per_s: float = 1.0  # full-duty rise (set points per s) duties assume
     pump_gain_per_frac: float = 8.0
     approach_frac: float = 0.03
     approach_min_duty: float = 0.7
@@ -222,7 +224,24 @@ class PredictiveBandRegulator:
         elif self._pumping:
             deficit_frac = max(0.0, -error) / target
             duty = min(1.0, tn.pump_min_duty + tn.pump_gain_per_frac * deficit_frac)
+            duty = self._tame(duty, p)
         return Actuation(duty, False)
+
+    def _tame(self, duty: float, p: float) -> float:
+        """Scale a strong pump on a small cuff down to the reference pump's rise.
+
+        The duties above are tuned for a pump that lifts the cuff by about its set point per
+        second at full duty. One that does it several times faster would overshoot the band on
+        every start and be vented back: the part of the duty above the dead zone shrinks in
+        proportion, so the flow, not the duty, is what the tuning sets.
+        """
+        rate = self.pump_rate_per_s
+        if rate is None or rate <= self.tuning.reference_pump_rate_per_s:
+            return duty
+        floor = dead_zone_duty(p)
+        if duty <= floor:
+            return duty
+        return floor + (duty - floor) * self.tuning.reference_pump_rate_per_s / rate
 
     def _after_rep_vent(self, now: float) -> bool:
         """Just after a rep's vent pulse: its dip is the valve's, the rep is still rising."""

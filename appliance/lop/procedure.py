@@ -43,6 +43,7 @@ class LopSettings:
     # The fill ends with a kink the band-pass would ring on; the estimator starts after it.
     record_after_fill_s: float = 1.0
     fill_momentum_s: float = 0.1
+    fill_rise_window_s: float = 0.3  # shorter fills are judged by their slope
     # Each new estimate can end the search, so its cadence is the lag of every decision.
     estimate_every_s: float = 0.5
     # Two successive estimates must read occlusion within this of each other to stop.
@@ -162,6 +163,10 @@ class LopProcedure:
         if f.predict(s.fill_momentum_s) >= self.start_mmHg:
             mark_t, mark_p = self._fill_mark or (self._phase_t, 0.0)
             rise = (p - mark_p) / max(now - mark_t, 1e-3)
+            if now - mark_t < s.fill_rise_window_s:
+                # A strong pump crosses the last stretch in a tick or two: the average over it
+                # is meaningless, the filtered slope at full duty is the rise.
+                rise = max(rise, f.slope)
             self._tracker = RampTracker(now, p, self.search.rate_mmHg_s, gain_from_fill(rise, p))
             self._record_from = now + s.record_after_fill_s
             self._enter(RAMP, now)

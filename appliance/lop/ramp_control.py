@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import math
 
-# Nominal diaphragm pump: no flow below 25 % duty, flow falling to zero at ~400 mmHg. Only the
-# feed-forward uses these; the integral corrects what a given pump does differently.
-NOMINAL_MIN_DUTY = 0.25
-NOMINAL_STALL_MMHG = 400.0
+from appliance.pump_model import dead_zone_duty
+
 # Low-pass of pressure and setpoint: attenuates a 0.75 Hz pulsation to under 40 %.
 SMOOTHING_S = 0.5
 # Closed-loop time constants: crossover near 1 rad/s, integral below it. A pump that differs
@@ -38,12 +36,6 @@ MAX_LAG_MMHG = 2.0
 STARTUP_S = 1.5
 # A plausible pump never gives less than this (mmHg/s per unit duty) on a tight cuff.
 MIN_GAIN = 5.0
-
-
-def dead_zone_duty(pressure_mmHg: float) -> float:
-    """Duty at which the nominal pump just holds this back-pressure."""
-    share = min(max(pressure_mmHg, 0.0) / NOMINAL_STALL_MMHG, 0.95)
-    return NOMINAL_MIN_DUTY + (1.0 - NOMINAL_MIN_DUTY) * share
 
 
 def gain_from_fill(rise_mmHg_s: float, pressure_mmHg: float) -> float:

@@ -42,9 +42,11 @@ class PlantParams:
     cuff_compliance_mL_per_mmHg: float = 1.6
     cuff_stiffening_mmHg: float = 300.0  # compliance halves at this pressure
     tubing_volume_mL: float = 15.0
-    # Pump: small 12 V diaphragm pump; flow falls linearly with back-pressure (DC motor model),
-    # nothing below `pump_min_duty` (static friction), check valve so no backflow.
-    pump_free_flow_mL_s: float = 55.0  # 3.3 L/min
+    # Pump: the BOM's 12 V diaphragm pump (9 L/min free flow, sized so a thigh cuff can be
+    # refilled while a leg-press rep relaxes: hardware/README.md); flow falls linearly with
+    # back-pressure (DC motor model), nothing below `pump_min_duty` (static friction), check valve
+    # so no backflow.
+    pump_free_flow_mL_s: float = 150.0  # 9 L/min
     pump_stall_mmHg: float = 400.0
     pump_min_duty: float = 0.25
     pump_spinup_s: float = 0.05
@@ -473,7 +475,7 @@ def varied_plant(seed: int = 0) -> CuffPlant:
         cuff_compliance_mL_per_mmHg=spread(base.cuff_compliance_mL_per_mmHg, 0.6, 1.6),
         cuff_stiffening_mmHg=rng.uniform(150.0, 600.0),
         tubing_volume_mL=rng.uniform(5.0, 40.0),
-        pump_free_flow_mL_s=rng.uniform(25.0, 80.0),
+        pump_free_flow_mL_s=spread(base.pump_free_flow_mL_s, 0.3, 1.5),
         pump_stall_mmHg=rng.uniform(330.0, 480.0),
         pump_min_duty=rng.uniform(0.15, 0.35),
         pump_spinup_s=rng.uniform(0.02, 0.15),
