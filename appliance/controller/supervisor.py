@@ -7,6 +7,7 @@ for limits, its own 0.1 s smoothing for the high/low window) so a regulator bug 
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
@@ -63,6 +64,7 @@ class Supervisor:
     # at 6-12 % and a 0.35 mm one (a cracked fitting) at 18-32 %. A stronger pump needs a lower
     # share for the same leak, so this threshold belongs to the pump in the BOM.
     LEAK_PUMP_FRACTION = 0.15
+    LEAK_SETTLE_S = 5.0
 
     def __init__(self, limits: SafetyLimits, transducer: TransducerModel) -> None:
         self.limits = limits
@@ -82,9 +84,9 @@ class Supervisor:
         self._valve_start_p = 0.0
         self._outside_since: float | None = None
         self._outside_sign = 0
-        self._pump_window: deque[tuple[float, bool, bool]] = deque()
+        self._pump_window: deque[tuple[float, bool]] = deque()
         self._pump_on_count = 0
-        self._vent_count = 0
+        self._last_vent_t = -math.inf
         self._leak_since: float | None = None
         self._state_since: tuple[State, float] | None = None
 
@@ -96,7 +98,7 @@ class Supervisor:
         self._leak_since = None
         self._pump_window.clear()
         self._pump_on_count = 0
-        self._vent_count = 0
+        self._last_vent_t = -math.inf
         self._read_errors = 0
         self._range_bad = 0
 
@@ -258,29 +260,32 @@ class Supervisor:
         """Pump running much of the last 7 s while holding, with no venting: a leak.
 
         After a rep the pump puts back what the valve let out at the rep's top; on a thigh that
-        can keep it running half the time. Air the valve vented is not leaking, so only a window
-        without any vent counts: a real leak never needs venting, and rests show it.
+        can keep it running half the time, and a weak pump is still topping up a few seconds after
+        the last rep of a set. Air the valve vented is not leaking, so only a window that starts
+        `LEAK_SETTLE_S` after the last vent counts: a real leak never needs venting, and the
+        rests show it.
         """
         lim = self.limits
         if obs.state != State.HOLDING:
             self._pump_window.clear()
             self._pump_on_count = 0
-            self._vent_count = 0
+            self._last_vent_t = -math.inf
             self._leak_since = None
             return []
         pumping = obs.pump_duty > 0
-        self._pump_window.append((obs.now, pumping, obs.valve_open))
+        self._pump_window.append((obs.now, pumping))
         self._pump_on_count += pumping
-        self._vent_count += obs.valve_open
         while obs.now - self._pump_window[0][0] > lim.leak_alarm_s:
-            _, was_pumping, was_venting = self._pump_window.popleft()
+            _, was_pumping = self._pump_window.popleft()
             self._pump_on_count -= was_pumping
-            self._vent_count -= was_venting
+        if obs.valve_open:
+            self._last_vent_t = obs.now
         span = obs.now - self._pump_window[0][0]
         if span < 0.95 * lim.leak_alarm_s:
             return []
         share = self._pump_on_count / len(self._pump_window)
-        if self._vent_count or share < self.LEAK_PUMP_FRACTION:
+        settling = obs.now - self._last_vent_t < lim.leak_alarm_s + self.LEAK_SETTLE_S
+        if settling or share < self.LEAK_PUMP_FRACTION:
             self._leak_since = None
             return []
         if self._leak_since is None:
