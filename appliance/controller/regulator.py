@@ -8,7 +8,9 @@ Holding is a predictive two-sided band controller rather than a PID on the raw s
 - the pump never runs below its stall duty (dead band: PWM there only heats the motor) and its duty
   is proportional to the deficit with no integrator, so there is nothing to wind up;
 - after a rep that had to be vented, the pump starts at full duty as soon as the relaxing muscle
-  takes the pressure down through the set point (refill), and never starts while a rep is rising;
+  turns the pressure down near the set point (refill), and never starts while a rep is rising;
+- the pump's strength is learned on every inflation: it decides whether a refill is needed and
+  scales a strong pump on a small cuff down, so each start does not overshoot into a vent;
 - the dump valve bleeds in single pulses sized from a dump rate learned on every pulse, so a small
   arm cuff and a large thigh cuff both come back to just above the set point in one opening.
 """
@@ -63,8 +65,10 @@ class RegulatorTuning:
     min_pump_on_s: float = 0.1
     # Refill: air vented at the top of a rep must come back while the muscle relaxes, and a
     # relaxing thigh lets pressure fall faster than the pump refills, so after a rep that needed
-    # venting the pump starts at full duty as soon as the pressure turns down through the set point
-    # instead of waiting for the band; from the set point on, the usual stop rule applies.
+    # venting the pump starts at full duty as soon as the pressure turns down within
+    # refill_start_frac of the set point, instead of waiting for the band. The usual stop rule
+    # applies only once the pressure has dipped under the set point (a heartbeat must not stop
+    # it early), and it never pumps past refill_ceiling_frac.
     refill_window_s: float = 1.5
     refill_slope_frac: float = 0.05
     refill_after_vent_s: float = 0.15  # a vent pulse's own dip is not a relaxing muscle
@@ -278,8 +282,6 @@ class OnOffRegulator:
         self._venting = False
 
     def reset(self) -> None:
-        # Measured afresh on each inflation: the next session may have another cuff.
-        self.pump_rate_per_s: float | None = None
         self._pumping = False
         self._venting = False
 
