@@ -100,10 +100,20 @@ def stop_latency_ms(seeds: range) -> list[float]:
     return out
 
 
+def quality(ok: list[Outcome]) -> str:
+    """Time in band, worst and per-rep peaks and valleys of completed runs."""
+    return (
+        f"{statistics.mean(o.within5 for o in ok):6.2f} (min {min(o.within5 for o in ok):5.1f})"
+        f"{statistics.mean(o.within10 for o in ok):7.2f} (min {min(o.within10 for o in ok):5.1f})"
+        f" {max(o.peak for o in ok):7.1f}/{statistics.mean(o.rep_peak for o in ok):5.1f}"
+        f"   {min(o.valley for o in ok):8.1f}/{statistics.mean(o.rep_valley for o in ok):5.1f}"
+    )
+
+
 def summarise(title: str, outcomes: list[Outcome]) -> None:
     print(f"\n{title}")
     header = (
-        f"{'controller':16} {'n':>3} {'fail':>4} {'in+-5%':>14} {'in+-10%':>14} "
+        f"{'controller':16} {'n':>3} {'fail':>4} {'in+-5%':>16} {'in+-10%':>14} "
         f"{'peak% worst/rep':>16} {'valley% worst/rep':>18} {'valve/min':>9} {'pump/min':>8} "
         f"{'act/min':>7} {'vs +-3':>6}"
     )
@@ -115,20 +125,22 @@ def summarise(title: str, outcomes: list[Outcome]) -> None:
     )
     for name, rows in by.items():
         ok = [o for o in rows if o.ok]
+        if not rows:
+            continue
         if not ok:
             print(f"{name:16} {len(rows):>3} {len(rows):>4}  (no completed runs)")
             continue
         act = statistics.mean(o.valve_per_min + o.pump_per_min for o in ok)
         print(
-            f"{name:16} {len(rows):>3} {len(rows) - len(ok):>4} "
-            f"{statistics.mean(o.within5 for o in ok):6.2f} (min {min(o.within5 for o in ok):5.1f})"
-            f"{statistics.mean(o.within10 for o in ok):7.2f} (min {min(o.within10 for o in ok):5.1f})"
-            f" {max(o.peak for o in ok):7.1f}/{statistics.mean(o.rep_peak for o in ok):5.1f}"
-            f"   {min(o.valley for o in ok):8.1f}/{statistics.mean(o.rep_valley for o in ok):5.1f}"
+            f"{name:16} {len(rows):>3} {len(rows) - len(ok):>4} {quality(ok)}"
             f"   {statistics.mean(o.valve_per_min for o in ok):8.1f}"
             f" {statistics.mean(o.pump_per_min for o in ok):8.1f} {act:7.1f}"
             f" {act / base_act if base_act else float('nan'):6.2f}"
         )
+    for limb in ("arm", "leg"):
+        ok = [o for o in by["predictive-band"] if o.ok and o.limb == limb]
+        if ok and len(ok) < len([o for o in by["predictive-band"] if o.ok]):
+            print(f"{'  of which ' + limb:16} {len(ok):>3} {'':>4} {quality(ok)}")
     failures = [o for o in outcomes if not o.ok]
     for o in failures:
         print(f"  not completed: {o.controller} seed {o.seed} ({o.limb}) ended {o.state}")

@@ -6,11 +6,9 @@ import argparse
 import json
 import sys
 
+from appliance.exit_codes import EXIT_BAD_INPUT, EXIT_OK
+from appliance.exit_codes import EXIT_NO_RESULT as EXIT_NOT_MEASURED
 from appliance.lop import LopEstimate, estimate_lop, load_trace_csv
-
-EXIT_OK = 0
-EXIT_NOT_MEASURED = 1
-EXIT_BAD_INPUT = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

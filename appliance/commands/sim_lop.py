@@ -7,12 +7,10 @@ import json
 import sys
 from typing import Any
 
+from appliance.exit_codes import EXIT_BAD_INPUT, EXIT_OK
+from appliance.exit_codes import EXIT_NO_RESULT as EXIT_NOT_MEASURED
 from hardware.sim.patient import LIMBS, POSTURES
 from hardware.sim.plant import DEFAULT_PLANT
-
-EXIT_OK = 0
-EXIT_NOT_MEASURED = 1
-EXIT_BAD_INPUT = 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -9,11 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from appliance.exit_codes import EXIT_BAD_INPUT
+from appliance.exit_codes import EXIT_NO_RESULT as EXIT_NOT_COMPLETED
+from appliance.exit_codes import EXIT_OK as EXIT_COMPLETED
 from appliance.store.records import POSTURES, SIDES
-
-EXIT_COMPLETED = 0
-EXIT_NOT_COMPLETED = 1
-EXIT_BAD_INPUT = 2
 
 
 def register(sub: Any) -> None:

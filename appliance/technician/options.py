@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from appliance.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from appliance.exit_codes import EXIT_BAD_INPUT, EXIT_NO_RESULT
+from appliance.exit_codes import EXIT_OK as EXIT_OK  # the technician commands import all three here
 from appliance.technician.errors import TechnicianError
 from appliance.technician.link import SIM_FAULTS, ControllerLink, DeviceLink, simulated_link
 
-EXIT_OK = 0
-EXIT_FAILED = 1  # the check ran and found a problem
-EXIT_UNUSABLE = 2  # bad input, or the check could not run
+EXIT_FAILED = EXIT_NO_RESULT  # the check ran and found a problem
+EXIT_UNUSABLE = EXIT_BAD_INPUT  # bad input, or the check could not run
 
 
 @dataclass(frozen=True)
