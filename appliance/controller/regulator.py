@@ -42,7 +42,10 @@ class RegulatorTuning:
     # clipped: every mmHg vented at its top must be pumped back while the muscle relaxes.
     spike_slope_frac: float = 0.08
     spike_open_frac: float = 0.05
-    spike_aim_frac: float = 0.045
+    # A rep's pulses take it well inside the band: one aimed just under the opening level is
+    # followed by another as soon as the rise goes on (more clicks, and the heartbeat rides
+    # above +5 %), while the refill puts back what is vented.
+    spike_aim_frac: float = 0.025
     spike_episode_s: float = 1.0
     spike_memory: float = 0.8
     pump_start_frac: float = 0.04
@@ -71,7 +74,9 @@ class RegulatorTuning:
     # it early), and it never pumps past refill_ceiling_frac.
     refill_window_s: float = 1.5
     refill_slope_frac: float = 0.05
-    refill_after_vent_s: float = 0.15  # a vent pulse's own dip is not a relaxing muscle
+    refill_after_vent_s: float = 0.15  # a vent pulse's own dip is not a relaxing muscle,
+    valve_settle_s: float = 0.02  # but a pressure still falling on the raw reading this long
+    post_vent_fall_s: float = 0.03  # after the valve has shut is: the refill need not wait
     vent_dip_s: float = 0.1  # nor a reason to start the pump while the rep is still rising
     refill_start_frac: float = 0.02
     refill_ceiling_frac: float = 0.035
@@ -106,6 +111,7 @@ class PredictiveBandRegulator:
         self._episode_t = float("-inf")
         self._episode_total = 0.0
         self._last_episode = 0.0
+        self._since_shut: tuple[float, float, float] | None = None  # vented_at, t, raw
 
     def _band(self, target: float, frac: float) -> float:
         return max(self.tuning.min_band_mmHg * frac / self.tuning.vent_open_frac, target * frac)
@@ -173,6 +179,7 @@ class PredictiveBandRegulator:
                 return Actuation(0.0, True)
             self._pulse_end = None
             self._vented_at = now
+        self._track_since_shut(now, f)
         if self._pulse is not None and now - self._vented_at >= 0.04:
             self._learn_vent_rate(now, f)
         # Look further ahead while pressure falls: a relaxing muscle must find the pump running.
@@ -254,9 +261,29 @@ class PredictiveBandRegulator:
             and now - self._vented_at < self.tuning.vent_dip_s
         )
 
+    def _track_since_shut(self, now: float, f: PressureFilter) -> None:
+        """Remember the raw pressure once the last vent pulse's valve has shut."""
+        settled = now - self._vented_at >= self.tuning.valve_settle_s
+        if settled and (self._since_shut is None or self._since_shut[0] != self._vented_at):
+            self._since_shut = (self._vented_at, now, f.raw or 0.0)
+
+    def _falling_since_shut(self, now: float, f: PressureFilter, slope: float) -> bool:
+        """The raw pressure has kept falling since the valve shut: the muscle is relaxing.
+
+        The filtered slope still holds the pulse's own drop for its window; the raw reading
+        after the valve has shut does not, so the refill can start a tenth of a second sooner,
+        which is what a thigh's relaxation needs.
+        """
+        if self._since_shut is None or self._since_shut[0] != self._vented_at:
+            return False
+        _, t0, p0 = self._since_shut
+        span = now - t0
+        return span >= self.tuning.post_vent_fall_s and ((f.raw or 0.0) - p0) / span < -slope
+
     def _refill_due(self, now: float, f: PressureFilter, target: float) -> bool:
         """A rep that needed venting has turned down: the muscle is relaxing, pump back now."""
         tn = self.tuning
+        slope = tn.refill_slope_frac * target
         fast_pump = (
             self.pump_rate_per_s is not None
             and self.pump_rate_per_s > tn.refill_max_pump_rate_per_s
@@ -266,8 +293,10 @@ class PredictiveBandRegulator:
             and self._episode_start > self._refilled_episode
             and self._episode_total >= tn.refill_min_frac * target
             and now - self._episode_t <= tn.refill_window_s
-            and now - self._vented_at >= tn.refill_after_vent_s
-            and f.slope < -tn.refill_slope_frac * target
+            and (
+                (now - self._vented_at >= tn.refill_after_vent_s and f.slope < -slope)
+                or self._falling_since_shut(now, f, slope)
+            )
             and (f.value or 0.0) < target + self._band(target, tn.refill_start_frac)
         )
 
