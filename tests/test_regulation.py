@@ -63,9 +63,12 @@ def test_thigh_holds_through_leg_press_with_the_bom_pump() -> None:
     """A leg press swings a thigh cuff by ~18 % of target. With the BOM's 9 L/min pump the
     limit is timing: the air vented at the top of a rep must go back in from the moment the
     muscle relaxes. Waiting for the -4 % band instead left the cuff outside +-5 % for a third of
-    a second every rep (81 % within +-5 % on this patient)."""
+    a second every rep (81 % within +-5 % on this patient). Waiting 0.15 s after a vent pulse
+    before trusting a falling pressure (instead of reading the raw pressure once the valve has
+    shut), with pulses aimed just under the vent level, gave 92 % and 110 actuations a minute."""
     run, m = exercise(default_plant(7, limb="leg"), 7)
-    assert m.within_5_pct > 85.0
+    assert m.within_5_pct > 94.0
+    assert m.actuations_per_min < 100.0
     assert m.rep_valley_pct > 93.0
     assert m.rep_peak_pct < 107.0
     assert "LEAK" not in run.alarms  # refilling after reps is not a leak

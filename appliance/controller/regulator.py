@@ -9,6 +9,7 @@ Holding is a predictive two-sided band controller rather than a PID on the raw s
   is proportional to the deficit with no integrator, so there is nothing to wind up;
 - after a rep that had to be vented, the pump starts at full duty as soon as the relaxing muscle
   turns the pressure down near the set point (refill), and never starts while a rep is rising;
+  the raw reading after the valve has shut tells the relaxation from a vent pulse's own dip;
 - the pump's strength is learned on every inflation: it decides whether a refill is needed and
   scales a strong pump on a small cuff down, so each start does not overshoot into a vent;
 - the dump valve bleeds in single pulses sized from a dump rate learned on every pulse, so a small
