@@ -49,6 +49,9 @@ class RegulatorTuning:
     spike_aim_frac: float = 0.025
     spike_episode_s: float = 1.0
     spike_memory: float = 0.8
+    # ...but never below this under the set point: a rep that starts slower than the last one
+    # would otherwise be dumped a fifth under it before its rise arrives.
+    spike_floor_frac: float = 0.08
     pump_start_frac: float = 0.04
     pump_stop_frac: float = 0.01
     horizon_s: float = 0.06
@@ -202,6 +205,7 @@ class PredictiveBandRegulator:
             excess = max(p, predicted) - (target + self._band(target, aim_frac))
             if spike:
                 excess = self._spike_excess(now, excess)
+                excess = min(excess, p - target * (1.0 - tn.spike_floor_frac))
             length = -math.log(max(0.05, 1.0 - excess / max(p, 1.0))) / self.vent_rate_per_s
             length = min(tn.max_pulse_s, max(tn.min_pulse_s, length))
             self._pulse_end = now + length
