@@ -81,6 +81,7 @@ class RegulatorTuning:
     refill_after_vent_s: float = 0.15  # a vent pulse's own dip is not a relaxing muscle,
     valve_settle_s: float = 0.02  # but a pressure still falling on the raw reading this long
     post_vent_fall_s: float = 0.03  # after the valve has shut is: the refill need not wait
+    post_vent_fall_mmHg: float = 1.0  # and by more than sensor noise (0.2 mmHg between readings)
     vent_dip_s: float = 0.1  # nor a reason to start the pump while the rep is still rising
     refill_start_frac: float = 0.02
     refill_ceiling_frac: float = 0.035
@@ -283,7 +284,9 @@ class PredictiveBandRegulator:
             return False
         _, t0, p0 = self._since_shut
         span = now - t0
-        return span >= self.tuning.post_vent_fall_s and ((f.raw or 0.0) - p0) / span < -slope
+        fall = p0 - (f.raw or 0.0)
+        tn = self.tuning
+        return span >= tn.post_vent_fall_s and fall > max(slope * span, tn.post_vent_fall_mmHg)
 
     def _refill_due(self, now: float, f: PressureFilter, target: float) -> bool:
         """A rep that needed venting has turned down: the muscle is relaxing, pump back now."""
