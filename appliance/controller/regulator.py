@@ -78,11 +78,15 @@ class RegulatorTuning:
     # it early), and it never pumps past refill_ceiling_frac.
     refill_window_s: float = 1.5
     refill_slope_frac: float = 0.05
-    refill_after_vent_s: float = 0.15  # a vent pulse's own dip is not a relaxing muscle,
-    valve_settle_s: float = 0.02  # but a pressure still falling on the raw reading this long
-    post_vent_fall_s: float = 0.03  # after the valve has shut is: the refill need not wait
-    post_vent_fall_mmHg: float = 1.0  # and by more than sensor noise (0.2 mmHg between readings)
-    vent_dip_s: float = 0.1  # nor a reason to start the pump while the rep is still rising
+    # A vent pulse's own dip is not a relaxing muscle: the filtered slope is trusted only
+    # refill_after_vent_s after a vent. The raw reading is trusted once the valve has shut
+    # (valve_settle_s): falling for post_vent_fall_s, by more than sensor noise (0.2 mmHg
+    # between readings here), it is a relaxing muscle and the refill need not wait.
+    refill_after_vent_s: float = 0.15
+    valve_settle_s: float = 0.02
+    post_vent_fall_s: float = 0.03
+    post_vent_fall_mmHg: float = 1.0
+    vent_dip_s: float = 0.1  # nor is that dip a reason to start the pump while a rep rises
     refill_start_frac: float = 0.02
     refill_ceiling_frac: float = 0.035
     refill_max_pump_rate_per_s: float = 0.5  # a pump this fast catches up from the band
