@@ -137,9 +137,10 @@ def summarise(title: str, outcomes: list[Outcome]) -> None:
             f" {statistics.mean(o.pump_per_min for o in ok):8.1f} {act:7.1f}"
             f" {act / base_act if base_act else float('nan'):6.2f}"
         )
+    ours = [o for o in by["predictive-band"] if o.ok]
     for limb in ("arm", "leg"):
-        ok = [o for o in by["predictive-band"] if o.ok and o.limb == limb]
-        if ok and len(ok) < len([o for o in by["predictive-band"] if o.ok]):
+        ok = [o for o in ours if o.limb == limb]
+        if ok and len(ok) < len(ours):
             print(f"{'  of which ' + limb:16} {len(ok):>3} {'':>4} {quality(ok)}")
     failures = [o for o in outcomes if not o.ok]
     for o in failures:

@@ -120,7 +120,7 @@ class PredictiveBandRegulator:
         self._episode_t = float("-inf")
         self._episode_total = 0.0
         self._last_episode = 0.0
-        self._since_shut: tuple[float, float, float] | None = None  # vented_at, t, raw
+        self._since_shut: tuple[float, float] | None = None  # t, raw once the valve has shut
 
     def _band(self, target: float, frac: float) -> float:
         return max(self.tuning.min_band_mmHg * frac / self.tuning.vent_open_frac, target * frac)
@@ -188,6 +188,7 @@ class PredictiveBandRegulator:
                 return Actuation(0.0, True)
             self._pulse_end = None
             self._vented_at = now
+            self._since_shut = None
         self._track_since_shut(now, f)
         if self._pulse is not None and now - self._vented_at >= 0.04:
             self._learn_vent_rate(now, f)
@@ -273,9 +274,8 @@ class PredictiveBandRegulator:
 
     def _track_since_shut(self, now: float, f: PressureFilter) -> None:
         """Remember the raw pressure once the last vent pulse's valve has shut."""
-        settled = now - self._vented_at >= self.tuning.valve_settle_s
-        if settled and (self._since_shut is None or self._since_shut[0] != self._vented_at):
-            self._since_shut = (self._vented_at, now, f.raw or 0.0)
+        if self._since_shut is None and now - self._vented_at >= self.tuning.valve_settle_s:
+            self._since_shut = (now, f.raw or 0.0)
 
     def _falling_since_shut(self, now: float, f: PressureFilter, slope: float) -> bool:
         """The raw pressure has kept falling since the valve shut: the muscle is relaxing.
@@ -284,9 +284,9 @@ class PredictiveBandRegulator:
         after the valve has shut does not, so the refill can start a tenth of a second sooner,
         which is what a thigh's relaxation needs.
         """
-        if self._since_shut is None or self._since_shut[0] != self._vented_at:
+        if self._since_shut is None:
             return False
-        _, t0, p0 = self._since_shut
+        t0, p0 = self._since_shut
         span = now - t0
         fall = p0 - (f.raw or 0.0)
         tn = self.tuning
