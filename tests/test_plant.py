@@ -417,6 +417,9 @@ def test_bigger_pump_inflates_faster_and_bigger_valve_dumps_faster() -> None:
 def test_varied_plants_differ_and_stay_usable() -> None:
     plants = [varied_plant(seed=s) for s in range(8)]
     assert len({p.params for p in plants}) == 8
+    # Cadence varies too, and a rep always ends before the next begins.
+    assert len({p.params.rep_period_s for p in plants}) == 8
+    assert all(p.params.rep_duration_s < p.params.rep_period_s for p in plants)
     for plant in plants:
         assert pump_to(plant, 150.0, limit_s=60.0) < 60.0
         samples = run(plant, 12.0, valve_open=True)

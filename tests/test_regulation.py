@@ -83,17 +83,19 @@ def test_a_reps_first_vent_never_dumps_the_cuff_far_under_the_set_point() -> Non
 
 
 @pytest.mark.parametrize("seed", [7, 9])
-def test_a_weak_pump_on_a_thigh_clips_sags_and_raises_no_leak(seed: int) -> None:
+def test_a_weak_pump_on_a_thigh_balances_peaks_and_valleys_and_raises_no_leak(seed: int) -> None:
     """A 3.3 L/min pump cannot refill a thigh as fast as the muscle relaxes (docs/regulation.md),
-    so it cannot hold +-5 %; it must still keep rep peaks clipped and never let the cuff sag far.
-    It is also still putting back the last reps' air seconds after a set ends: that is not a
-    leak, and a LEAK alarm there would teach staff to ignore it (only a vent-free stretch that
-    starts 5 s after the last vent is judged)."""
+    so it cannot hold +-5 %. Clipping every rep at +5 % all the same vents air the pump cannot
+    put back in time, and the valleys sink (88.7 % per rep, 92.4 % of the time within +-10 % on
+    seed 7): the regulator must raise its clip until peaks and valleys balance, and stay within
+    +-10 %. The pump is also still putting back the last reps' air seconds after a set ends:
+    that is not a leak, and a LEAK alarm there would teach staff to ignore it (only a vent-free
+    stretch that starts 5 s after the last vent is judged)."""
     plant = default_plant(seed, limb="leg", leak_orifice_mm=0.0, pump_free_flow_mL_s=55.0)
     run, m = exercise(plant, seed, sets=(15, 15), rest_s=20.0)
-    assert m.rep_peak_pct < 109.0
-    assert m.rep_valley_pct > 85.0
-    assert m.valley_pct > 82.0 and m.peak_pct < 112.0
+    assert m.within_10_pct > 96.5
+    assert m.rep_valley_pct > 91.0 and m.rep_peak_pct < 110.0
+    assert m.valley_pct > 85.0 and m.peak_pct < 112.0
     assert "LEAK" not in run.alarms
 
 

@@ -10,6 +10,8 @@ Holding is a predictive two-sided band controller rather than a PID on the raw s
 - after a rep that had to be vented, the pump starts at full duty as soon as the relaxing muscle
   turns the pressure down near the set point (refill), and never starts while a rep is rising;
   the raw reading after the valve has shut tells the relaxation from a vent pulse's own dip;
+- a pump too weak to refill a relaxing limb leaves every valley deeper than the peaks: then
+  reps are clipped higher and refilled from their top, so peaks and valleys balance;
 - the pump's strength is learned on every inflation: it decides whether a refill is needed and
   scales a strong pump on a small cuff down, so each start does not overshoot into a vent;
 - the dump valve bleeds in single pulses sized from a dump rate learned on every pulse, so a small
@@ -52,6 +54,13 @@ class RegulatorTuning:
     # ...but never below this under the set point: a rep that starts slower than the last one
     # would otherwise be dumped a fifth under it before its rise arrives.
     spike_floor_frac: float = 0.08
+    # A pump too weak to refill a relaxing limb leaves every rep's valley deeper than its peak is
+    # high. Then each rep is clipped higher (by balance_gain of the difference, at most
+    # max_clip_raise_frac more) and refilled from its top, so less air is vented and it comes
+    # back sooner.
+    balance_gain: float = 0.5
+    balance_smoothing: float = 0.3  # per rep: one rep dumped too deep is not a weak pump
+    max_clip_raise_frac: float = 0.05
     pump_start_frac: float = 0.04
     pump_stop_frac: float = 0.01
     horizon_s: float = 0.06
@@ -121,6 +130,10 @@ class PredictiveBandRegulator:
         self._episode_total = 0.0
         self._last_episode = 0.0
         self._since_shut: tuple[float, float] | None = None  # t, raw once the valve has shut
+        self._clip_raise = 0.0
+        self._over = self._under = 0.0  # smoothed rep peak above, valley below the set point
+        self._rep_peak = -math.inf
+        self._rep_valley = math.inf
 
     def _band(self, target: float, frac: float) -> float:
         return max(self.tuning.min_band_mmHg * frac / self.tuning.vent_open_frac, target * frac)
@@ -165,13 +178,35 @@ class PredictiveBandRegulator:
         rate = min(20.0, max(0.05, rate))
         self.vent_rate_per_s += 0.3 * (rate - self.vent_rate_per_s)
 
-    def _spike_excess(self, now: float, excess: float) -> float:
+    def _balance(self, target: float) -> None:
+        """Raise the rep clip while valleys sink deeper than peaks rise, lower it otherwise.
+
+        Peaks and valleys are smoothed over reps, and only valleys deeper than the clip level
+        raise it: a pump that keeps up leaves the clip where it was tuned, and one rep dumped
+        too deep is not a weak pump.
+        """
+        tn = self.tuning
+        if self._rep_valley < math.inf:
+            over = (self._rep_peak - target) / target
+            under = (target - self._rep_valley) / target
+            a = tn.balance_smoothing
+            self._over += a * (over - self._over)
+            self._under += a * (under - self._under)
+            step = tn.balance_gain * (self._under - self._over) / 2.0
+            if (step > 0.0 and self._under > tn.spike_open_frac + self._clip_raise) or step < 0.0:
+                raised = self._clip_raise + step
+                self._clip_raise = min(tn.max_clip_raise_frac, max(0.0, raised))
+        self._rep_peak = -math.inf
+        self._rep_valley = math.inf
+
+    def _spike_excess(self, now: float, excess: float, target: float) -> float:
         """Vent a rep's whole excess in its first pulse, sized from the rep before.
 
         Reps repeat: clipping each one in small pulses would click several times per rep, so
         the first pulse of a rep takes most (`spike_memory`) of what the last rep needed.
         """
         if now - self._episode_t > self.tuning.spike_episode_s:
+            self._balance(target)
             self._last_episode = self._episode_total
             self._episode_total = 0.0
             self._episode_start = now
@@ -190,6 +225,9 @@ class PredictiveBandRegulator:
             self._vented_at = now
             self._since_shut = None
         self._track_since_shut(now, f)
+        if self._episode_start > -math.inf:
+            self._rep_peak = max(self._rep_peak, p)
+            self._rep_valley = min(self._rep_valley, p)
         if self._pulse is not None and now - self._vented_at >= 0.04:
             self._learn_vent_rate(now, f)
         # Look further ahead while pressure falls: a relaxing muscle must find the pump running.
@@ -203,6 +241,10 @@ class PredictiveBandRegulator:
             if spike
             else (tn.vent_open_frac, tn.vent_aim_frac)
         )
+        if spike or now - self._episode_t <= tn.spike_episode_s:
+            # The top of a rep, too, is left higher while the pump cannot refill it.
+            open_frac += self._clip_raise
+            aim_frac += self._clip_raise
         if error > self._band(target, open_frac) and (
             now - self._vented_at >= tn.vent_refractory_s or urgent
         ):
@@ -210,7 +252,7 @@ class PredictiveBandRegulator:
             self._pumping = self._refilling = False
             excess = max(p, predicted) - (target + self._band(target, aim_frac))
             if spike:
-                excess = self._spike_excess(now, excess)
+                excess = self._spike_excess(now, excess, target)
                 excess = min(excess, p - target * (1.0 - tn.spike_floor_frac))
             length = -math.log(max(0.05, 1.0 - excess / max(p, 1.0))) / self.vent_rate_per_s
             length = min(tn.max_pulse_s, max(tn.min_pulse_s, length))
@@ -223,9 +265,8 @@ class PredictiveBandRegulator:
             if self._refilling:
                 # Through the relaxation: not stopped by a heartbeat before it has dipped.
                 self._refill_low = min(self._refill_low, p)
-                stop = (stop and self._refill_low < target) or p >= target + self._band(
-                    target, tn.refill_ceiling_frac
-                )
+                ceiling = target + self._band(target, tn.refill_ceiling_frac) + self._lift(target)
+                stop = (stop and self._refill_low < target) or p >= ceiling
             if stop and since_pump >= tn.min_pump_on_s:
                 self._pumping = self._refilling = False
                 self._pump_changed_at = now
@@ -303,14 +344,23 @@ class PredictiveBandRegulator:
         return (
             not fast_pump
             and self._episode_start > self._refilled_episode
-            and self._episode_total >= tn.refill_min_frac * target
+            and self._episode_total >= tn.refill_min_frac * target - self._lift(target)
             and now - self._episode_t <= tn.refill_window_s
             and (
                 (now - self._vented_at >= tn.refill_after_vent_s and f.slope < -slope)
                 or self._falling_since_shut(now, f, slope)
             )
-            and (f.value or 0.0) < target + self._band(target, tn.refill_start_frac)
+            and (f.value or 0.0)
+            < target + self._band(target, tn.refill_start_frac) + self._lift(target)
         )
+
+    def _lift(self, target: float) -> float:
+        """How much sooner (mmHg) a refill starts, and higher it may go, for a weak pump.
+
+        A pump that cannot keep up with a relaxing limb must start at the top of the rep, and
+        after a rep clipped higher even a small vent is more than it puts back in time.
+        """
+        return 2.0 * self._clip_raise * target
 
 
 class OnOffRegulator:

@@ -490,4 +490,8 @@ def varied_plant(seed: int = 0) -> CuffPlant:
         artefact_rate_per_min=rng.uniform(0.0, 6.0),
         artefact_mmHg=rng.uniform(1.0, 5.0),
     )
+    # Cadence last, so the draws above keep their values: a brisk 1 s rep to a slow 2.2 s one,
+    # with 0.5-1.5 s between the end of one rep and the start of the next.
+    duration = rng.uniform(1.0, 2.2)
+    params = replace(params, rep_duration_s=duration, rep_period_s=duration + rng.uniform(0.5, 1.5))
     return CuffPlant(params, patient, seed=seed)
