@@ -48,7 +48,7 @@ class RegulatorTuning:
     # A rep's pulses take it well inside the band: one aimed just under the opening level is
     # followed by another as soon as the rise goes on (more clicks, and the heartbeat rides
     # above +5 %), while the refill puts back what is vented.
-    spike_aim_frac: float = 0.025
+    spike_aim_frac: float = 0.015
     spike_episode_s: float = 1.0
     spike_memory: float = 0.8
     # ...but never below this under the set point: a rep that starts slower than the last one
@@ -74,7 +74,8 @@ class RegulatorTuning:
     pump_gain_per_frac: float = 8.0
     approach_frac: float = 0.03
     approach_min_duty: float = 0.7
-    min_pulse_s: float = 0.006
+    # Two loop polls: a small arm cuff behind a wide valve loses 10 % of its pressure in 6 ms.
+    min_pulse_s: float = 0.004
     max_pulse_s: float = 0.25
     # Start high: a first pulse that is too short is followed by another; too long dents the limb.
     initial_vent_rate_per_s: float = 10.0
