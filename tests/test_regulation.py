@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 
 from appliance.controller.supervisor import State
@@ -59,19 +61,30 @@ def test_holds_through_a_set_of_contractions(plant, seed) -> None:
     assert m.rep_peak_pct < 108.0 and m.rep_valley_pct > 92.0
 
 
-def test_thigh_holds_through_leg_press_with_the_bom_pump() -> None:
-    """A leg press swings a thigh cuff by ~18 % of target. With the BOM's 9 L/min pump the
+def test_a_small_cuff_behind_a_wide_valve_is_vented_in_small_enough_pulses() -> None:
+    """0.2 mL/mmHg of arm cuff behind a 3 mm dump valve loses 10 % of its pressure in a 6 ms
+    pulse, so a rep clipped with 6 ms pulses sank to 88 % (90 % within +-5 %). The shortest
+    pulse is two loop polls (4 ms)."""
+    _, m = exercise(varied_plant(1009), 9)
+    assert m.within_5_pct > 93.0
+    assert m.valley_pct > 90.0
+
+
+def test_thighs_hold_through_leg_press_with_the_bom_pump() -> None:
+    """A leg press swings a thigh cuff by 14-21 % of target. With the BOM's 9 L/min pump the
     limit is timing: the air vented at the top of a rep must go back in from the moment the
-    muscle relaxes. Waiting for the -4 % band instead left the cuff outside +-5 % for a third of
-    a second every rep (81 % within +-5 % on this patient). Waiting 0.15 s after a vent pulse
-    before trusting a falling pressure (instead of reading the raw pressure once the valve has
-    shut), with pulses aimed just under the vent level, gave 92 % and 110 actuations a minute."""
-    run, m = exercise(default_plant(7, limb="leg"), 7)
-    assert m.within_5_pct > 94.0
-    assert m.actuations_per_min < 100.0
-    assert m.rep_valley_pct > 93.0
-    assert m.rep_peak_pct < 107.0
-    assert "LEAK" not in run.alarms  # refilling after reps is not a leak
+    muscle relaxes. Waiting 0.15 s after a vent pulse before trusting a falling pressure
+    (instead of reading the raw pressure once the valve has shut), with pulses aimed just
+    under the vent level, gave 92 % within +-5 % over these four thighs and 119 actuations a
+    minute. One set of one thigh swings by a few points with any tuning change, so the
+    thighs are judged together, each with a floor."""
+    runs = [exercise(default_plant(seed, limb="leg"), seed) for seed in (2, 6, 7, 9)]
+    within_5 = [m.within_5_pct for _, m in runs]
+    assert statistics.mean(within_5) > 95.0 and min(within_5) > 92.0
+    assert statistics.mean(m.actuations_per_min for _, m in runs) < 100.0
+    for run, m in runs:
+        assert m.rep_valley_pct > 93.0 and m.rep_peak_pct < 107.0
+        assert "LEAK" not in run.alarms  # refilling after reps is not a leak
 
 
 def test_a_reps_first_vent_never_dumps_the_cuff_far_under_the_set_point() -> None:

@@ -61,6 +61,7 @@ class RegulatorTuning:
     balance_gain: float = 0.5
     balance_smoothing: float = 0.3  # per rep: one rep dumped too deep is not a weak pump
     max_clip_raise_frac: float = 0.05
+    weak_refill_under_frac: float = 0.04
     pump_start_frac: float = 0.04
     pump_stop_frac: float = 0.01
     horizon_s: float = 0.06
@@ -361,7 +362,11 @@ class PredictiveBandRegulator:
         A pump that cannot keep up with a relaxing limb must start at the top of the rep, and
         after a rep clipped higher even a small vent is more than it puts back in time.
         """
-        return 2.0 * self._clip_raise * target
+        tn = self.tuning
+        lift = 2.0 * self._clip_raise
+        if self._under > tn.weak_refill_under_frac:
+            lift = max(lift, tn.spike_open_frac + self._clip_raise - tn.refill_start_frac)
+        return lift * target
 
 
 class OnOffRegulator:
