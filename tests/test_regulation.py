@@ -6,6 +6,7 @@ import statistics
 
 import pytest
 
+from appliance.controller.regulator import PredictiveBandRegulator
 from appliance.controller.supervisor import State
 from appliance.exercise import run_resistance_exercise
 from appliance.simulation import build_simulated
@@ -61,6 +62,24 @@ def test_holds_through_a_set_of_contractions(plant, seed) -> None:
     assert m.rep_peak_pct < 108.0 and m.rep_valley_pct > 92.0
 
 
+def test_the_next_patients_cuff_is_not_dented_with_the_last_cuffs_dump_rate() -> None:
+    """The regulator lives as long as the controller, and the next session may use another
+    cuff. A thigh cuff dumps about 1/s and a small arm cuff 6/s: carrying the thigh's rate over
+    sized the arm's first vent six times too long and dented it to 73 % of target. Each
+    inflation now sizes its pulses from the valve-to-pump ratio and the pump's rise it has
+    just measured."""
+    regulator = PredictiveBandRegulator()
+    for plant, seed in ((default_plant(7, limb="leg"), 7), (default_plant(8, limb="arm"), 8)):
+        sim = build_simulated(plant, seed, regulator=regulator)
+        sim.run(0.3)
+        lop = plant.true_lop_mmHg
+        sim.controller.handle({"cmd": "configure", "limb": plant.patient.limb, "lop_mmHg": lop})
+        run = run_resistance_exercise(sim, 0.8 * lop, sets=(15,), rest_s=5.0)
+        assert run.metrics is not None and run.final_state == "HOLDING"
+    assert run.metrics.valley_pct > 90.0
+    assert run.metrics.within_5_pct > 98.0
+
+
 def test_a_small_cuff_behind_a_wide_valve_is_vented_in_small_enough_pulses() -> None:
     """0.2 mL/mmHg of arm cuff behind a 3 mm dump valve loses 10 % of its pressure in a 6 ms
     pulse, so a rep clipped with 6 ms pulses sank to 88 % (90 % within +-5 %). The shortest
@@ -76,14 +95,17 @@ def test_thighs_hold_through_leg_press_with_the_bom_pump() -> None:
     muscle relaxes. Waiting 0.15 s after a vent pulse before trusting a falling pressure
     (instead of reading the raw pressure once the valve has shut), with pulses aimed just
     under the vent level, gave 92 % within +-5 % over these four thighs and 119 actuations a
-    minute. One set of one thigh swings by a few points with any tuning change, so the
-    thighs are judged together, each with a floor."""
+    minute. A refill fooled by a vent's dip at the top of a rep, then a pump held off by its
+    refractory time while the muscle relaxed, took seed 7 to 90 % (96 % within +-5 % over the
+    four). One set of one thigh swings by a point or two with any tuning change, so the thighs
+    are judged together, each with a floor."""
     runs = [exercise(default_plant(seed, limb="leg"), seed) for seed in (2, 6, 7, 9)]
     within_5 = [m.within_5_pct for _, m in runs]
-    assert statistics.mean(within_5) > 95.0 and min(within_5) > 92.0
+    assert statistics.mean(within_5) > 97.0 and min(within_5) > 95.0
     assert statistics.mean(m.actuations_per_min for _, m in runs) < 100.0
     for run, m in runs:
         assert m.rep_valley_pct > 93.0 and m.rep_peak_pct < 107.0
+        assert m.valley_pct > 92.0
         assert "LEAK" not in run.alarms  # refilling after reps is not a leak
 
 

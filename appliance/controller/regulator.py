@@ -68,6 +68,7 @@ class RegulatorTuning:
     falling_horizon_s: float = 0.1
     vent_refractory_s: float = 0.08
     pump_refractory_s: float = 0.25
+    relax_slope_frac: float = 0.2  # falling this fast, a refill that stopped early restarts
     urgent_frac: float = 0.065
     min_band_mmHg: float = 2.0
     pump_min_duty: float = 0.6
@@ -80,6 +81,13 @@ class RegulatorTuning:
     max_pulse_s: float = 0.25
     # Start high: a first pulse that is too short is followed by another; too long dents the limb.
     initial_vent_rate_per_s: float = 10.0
+    # The dump valve and the pump are the appliance's own, so how much faster the valve empties
+    # a cuff than the pump fills it holds for every cuff (3.6-5.9 times on the BOM's parts, arm
+    # or thigh). Each inflation sizes its first pulses from this and the pump's rise it has just
+    # measured: a thigh cuff's dump rate carried over to an arm cuff would dent it. It starts at
+    # the fast end (pulses too short rather than too long) and each session refines it.
+    vent_per_pump_rate: float = 6.0
+    max_vent_rate_per_s: float = 20.0
     min_pump_on_s: float = 0.1
     # Refill: air vented at the top of a rep must come back while the muscle relaxes, and a
     # relaxing thigh lets pressure fall faster than the pump refills, so after a rep that needed
@@ -114,11 +122,19 @@ class PredictiveBandRegulator:
         # Dump rate as a fraction of pressure per second, learned from each pulse: it differs
         # tenfold between a small arm cuff and a large thigh cuff.
         self.vent_rate_per_s = self.tuning.initial_vent_rate_per_s
+        self.vent_per_pump = self.tuning.vent_per_pump_rate
+        self.pump_rate_per_s: float | None = None
+        self._pulses_learned = 0
         self.reset()
 
     def reset(self) -> None:
+        # What this cuff taught about the valve against the pump outlives it; the rates do not.
+        if self.pump_rate_per_s and self._pulses_learned >= 3:
+            self.vent_per_pump = self.vent_rate_per_s / self.pump_rate_per_s
         # Measured afresh on each inflation: the next session may have another cuff.
-        self.pump_rate_per_s: float | None = None
+        self.pump_rate_per_s = None
+        self._pulses_learned = 0
+        self._vent_rate_due = True
         self._pumping = False
         self._refilling = False
         self._refilled_episode = float("-inf")
@@ -177,8 +193,19 @@ class PredictiveBandRegulator:
         if expected <= 5.0 or observed <= 1.0 or observed >= expected:
             return
         rate = math.log(expected / observed) / length
-        rate = min(20.0, max(0.05, rate))
+        rate = min(self.tuning.max_vent_rate_per_s, max(0.05, rate))
         self.vent_rate_per_s += 0.3 * (rate - self.vent_rate_per_s)
+        self._pulses_learned += 1
+
+    def _size_vents_for_this_cuff(self) -> None:
+        """On the first hold tick of an inflation: the dump rate this cuff should have."""
+        self._vent_rate_due = False
+        if self.pump_rate_per_s is None:
+            # Nothing measured on the way up: assume a fast dump, so pulses under-vent.
+            self.vent_rate_per_s = self.tuning.initial_vent_rate_per_s
+            return
+        rate = self.vent_per_pump * self.pump_rate_per_s
+        self.vent_rate_per_s = min(self.tuning.max_vent_rate_per_s, max(0.05, rate))
 
     def _balance(self, target: float) -> None:
         """Raise the rep clip while valleys sink deeper than peaks rise, lower it otherwise.
@@ -220,6 +247,8 @@ class PredictiveBandRegulator:
     def hold(self, now: float, f: PressureFilter, target: float) -> Actuation:
         tn = self.tuning
         p = f.value or 0.0
+        if self._vent_rate_due:
+            self._size_vents_for_this_cuff()
         if self._pulse_end is not None:
             if now < self._pulse_end:
                 return Actuation(0.0, True)
@@ -278,7 +307,11 @@ class PredictiveBandRegulator:
             self._refill_low = p
             self._pump_changed_at = now
         elif error < -self._band(target, tn.pump_start_frac) and (
-            (since_pump >= tn.pump_refractory_s and not spike and not self._after_rep_vent(now))
+            (
+                (since_pump >= tn.pump_refractory_s or f.slope < -tn.relax_slope_frac * target)
+                and not spike
+                and not self._after_rep_vent(now)
+            )
             or urgent
         ):
             self._pumping = True
