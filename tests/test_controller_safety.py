@@ -224,6 +224,33 @@ def test_leak_alarm_then_escalation(pump_mL_s: float) -> None:
     assert time_to_fault(sim, "LEAK", 70.0) < 70.0
 
 
+def test_a_pump_too_weak_for_the_reps_alarms_and_keeps_regulating() -> None:
+    """A 3.3 L/min pump on a thigh cannot refill the cuff as the muscle relaxes: flat out and
+    still more than 5 % short for a fifth of every 30 s. The clinician is told (the BOM's pump
+    never gets there: docs/regulation.md), the cuff stays inflated, and the alarm clears once
+    the reps stop."""
+    sim = make(default_plant(7, limb="leg", pump_free_flow_mL_s=55.0), 7)
+    target = 0.8 * sim.plant.true_lop_mmHg
+    hold(sim, target)
+    c = sim.controller
+    set_end = sim.clock.now() + 30 * sim.plant.params.rep_period_s
+    sim.plant.start_set(30)
+    assert sim.run_until(lambda: c.alarms.is_active("REFILL_SLOW"), 75.0)
+    assert c.state == State.HOLDING and c.fault is None
+    sim.run(set_end + 40.0 - sim.clock.now())  # the set is over, the cuff held at rest
+    assert not c.alarms.is_active("REFILL_SLOW")
+    assert c.state == State.HOLDING and abs(sim.plant.pressure_mmHg - target) < 0.05 * target
+
+
+def test_the_boms_pump_on_a_thigh_never_reports_a_slow_refill() -> None:
+    sim = make(default_plant(7, limb="leg"), 7)
+    hold(sim, 0.8 * sim.plant.true_lop_mmHg)
+    sim.plant.start_set(30)
+    sim.run(80.0)
+    assert "REFILL_SLOW" not in {code.value for _, code in sim.controller.alarms.raised}
+    assert sim.controller.state == State.HOLDING
+
+
 def test_inflate_timeout() -> None:
     # With a weak pump (3.3 L/min), a thigh cuff needs well over 8 s to reach 200 mmHg: with an
     # 8 s limit it must give up.

@@ -24,6 +24,7 @@ class AlarmCode(StrEnum):
     PRESSURE_HIGH = "PRESSURE_HIGH"
     PRESSURE_LOW = "PRESSURE_LOW"
     LEAK = "LEAK"
+    REFILL_SLOW = "REFILL_SLOW"
     INFLATE_TIMEOUT = "INFLATE_TIMEOUT"
     LOP_FAILED = "LOP_FAILED"
 
@@ -45,6 +46,7 @@ ADVICE: dict[AlarmCode, str] = {
     AlarmCode.PRESSURE_HIGH: "Pressure more than 15 mmHg above target: venting.",
     AlarmCode.PRESSURE_LOW: "Pressure more than 15 mmHg below target: pumping. Check the cuff and hose.",
     AlarmCode.LEAK: "The cuff is leaking: check the hose connections and the cuff.",
+    AlarmCode.REFILL_SLOW: "The pump cannot refill the cuff between reps: pressure dips more than 5 % under target. Exercise can go on; ask the technician to check the pump.",
     AlarmCode.INFLATE_TIMEOUT: "The cuff did not reach its pressure in time: check the cuff and hose.",
     AlarmCode.LOP_FAILED: "Limb occlusion pressure could not be measured.",
 }

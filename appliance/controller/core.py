@@ -322,7 +322,12 @@ class Controller:
                 self._enter_fault(finding.code)
             elif self.alarms.raise_(finding.code, now, latched=False):
                 self._emit("alarm", {"code": finding.code.value, "fault": False})
-        for code in (AlarmCode.PRESSURE_HIGH, AlarmCode.PRESSURE_LOW, AlarmCode.LEAK):
+        for code in (
+            AlarmCode.PRESSURE_HIGH,
+            AlarmCode.PRESSURE_LOW,
+            AlarmCode.LEAK,
+            AlarmCode.REFILL_SLOW,
+        ):
             if evaluated and code not in seen:
                 self.alarms.clear(code)
         if self._startup and self.pressure is not None:

@@ -15,7 +15,9 @@ Holding is a predictive two-sided band controller rather than a PID on the raw s
 - the pump's strength is learned on every inflation: it decides whether a refill is needed and
   scales a strong pump on a small cuff down, so each start does not overshoot into a vent;
 - the dump valve bleeds in single pulses sized from a dump rate learned on every pulse, so a small
-  arm cuff and a large thigh cuff both come back to just above the set point in one opening.
+  arm cuff and a large thigh cuff both come back to just above the set point in one opening; each
+  inflation starts from the valve-to-pump ratio the appliance has learned, times the pump rise
+  just measured, so the last patient's cuff does not size this one's pulses.
 """
 
 from __future__ import annotations
