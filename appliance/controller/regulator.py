@@ -53,7 +53,6 @@ class RegulatorTuning:
     spike_aim_frac: float = 0.015
     spike_episode_s: float = 1.0
     spike_memory: float = 0.8
-    first_rep_lead_s: float = 0.4
     # ...but never below this under the set point: a rep that starts slower than the last one
     # would otherwise be dumped a fifth under it before its rise arrives.
     spike_floor_frac: float = 0.08
@@ -231,23 +230,18 @@ class PredictiveBandRegulator:
         self._rep_peak = -math.inf
         self._rep_valley = math.inf
 
-    def _spike_excess(self, now: float, excess: float, target: float, slope: float) -> float:
+    def _spike_excess(self, now: float, excess: float, target: float) -> float:
         """Vent a rep's whole excess in its first pulse, sized from the rep before.
 
         Reps repeat: clipping each one in small pulses would click several times per rep, so
-        the first pulse of a rep takes most (`spike_memory`) of what the last rep needed. The
-        first rep of an inflation has no rep before it: its pulse also takes what the rise
-        adds over `first_rep_lead_s`, or the rise and a heartbeat carry it past +7 %.
+        the first pulse of a rep takes most (`spike_memory`) of what the last rep needed.
         """
         if now - self._episode_t > self.tuning.spike_episode_s:
             self._balance(target)
             self._last_episode = self._episode_total
             self._episode_total = 0.0
             self._episode_start = now
-            remembered = self.tuning.spike_memory * self._last_episode
-            if self._last_episode == 0.0:
-                remembered = slope * self.tuning.first_rep_lead_s
-            excess = max(excess, remembered)
+            excess = max(excess, self.tuning.spike_memory * self._last_episode)
         self._episode_t = now
         self._episode_total += max(0.0, excess)
         return excess
@@ -291,7 +285,7 @@ class PredictiveBandRegulator:
             self._pumping = self._refilling = False
             excess = max(p, predicted) - (target + self._band(target, aim_frac))
             if spike:
-                excess = self._spike_excess(now, excess, target, f.slope)
+                excess = self._spike_excess(now, excess, target)
                 excess = min(excess, p - target * (1.0 - tn.spike_floor_frac))
             length = -math.log(max(0.05, 1.0 - excess / max(p, 1.0))) / self.vent_rate_per_s
             length = min(tn.max_pulse_s, max(tn.min_pulse_s, length))
