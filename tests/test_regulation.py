@@ -91,18 +91,18 @@ def test_thighs_hold_through_leg_press_with_the_bom_pump() -> None:
     limit is timing: the air vented at the top of a rep must go back in from the moment the
     muscle relaxes. Waiting 0.15 s after a vent pulse before trusting a falling pressure
     (instead of reading the raw pressure once the valve has shut), with pulses aimed just
-    under the vent level, gave 92 % within +-5 % over these four thighs and 119 actuations a
-    minute. A refill fooled by a vent's dip at the top of a rep, then a pump held off by its
-    refractory time while the muscle relaxed, took seed 7 to 90 % (96 % within +-5 % over the
-    four). One set of one thigh swings by a point or two with any tuning change, so the thighs
-    are judged together, each with a floor."""
-    runs = [exercise(default_plant(seed, limb="leg"), seed) for seed in (2, 6, 7, 9)]
+    under the vent level, gave 92 % within +-5 % and 119 actuations a minute. Waiting 80 ms
+    between pulses let the fastest rises reach 108 % (seeds 3 and 7), and a first pulse of a
+    rep allowed 8 % under the set point dumped seed 11 to 91.7 %. One set of one thigh swings
+    by a point or two with any tuning change, so twelve thighs are judged together, each
+    with a floor."""
+    runs = [exercise(default_plant(seed, limb="leg"), seed) for seed in range(12)]
     within_5 = [m.within_5_pct for _, m in runs]
-    assert statistics.mean(within_5) > 97.0 and min(within_5) > 95.0
+    assert statistics.mean(within_5) > 98.0 and min(within_5) > 93.5
     assert statistics.mean(m.actuations_per_min for _, m in runs) < 100.0
     for run, m in runs:
         assert m.rep_valley_pct > 93.0 and m.rep_peak_pct < 107.0
-        assert m.valley_pct > 92.0
+        assert m.valley_pct > 92.0 and m.peak_pct < 107.0
         # Refilling after reps is neither a leak nor a slow pump.
         assert "LEAK" not in run.alarms and "REFILL_SLOW" not in run.alarms
 

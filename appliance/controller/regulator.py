@@ -54,8 +54,9 @@ class RegulatorTuning:
     spike_episode_s: float = 1.0
     spike_memory: float = 0.8
     # ...but never below this under the set point: a rep that starts slower than the last one
-    # would otherwise be dumped a fifth under it before its rise arrives.
-    spike_floor_frac: float = 0.08
+    # would otherwise be dumped a fifth under it before its rise arrives, and a patient who
+    # shifts on the table between sets is not a rep (at 8 % under, that cost a thigh 91 %).
+    spike_floor_frac: float = 0.05
     # A pump too weak to refill a relaxing limb leaves every rep's valley deeper than its peak is
     # high. Then each rep is clipped higher (by balance_gain of the difference, at most
     # max_clip_raise_frac more) and refilled from its top, so less air is vented and it comes
@@ -68,7 +69,9 @@ class RegulatorTuning:
     pump_stop_frac: float = 0.01
     horizon_s: float = 0.06
     falling_horizon_s: float = 0.1
-    vent_refractory_s: float = 0.08
+    # The next pulse may open as soon as the last one's dump rate is measured: waiting 80 ms let
+    # a thigh's fastest rise climb from 104 to 108 % between two pulses.
+    vent_refractory_s: float = 0.04
     pump_refractory_s: float = 0.25
     relax_slope_frac: float = 0.2  # falling this fast, a refill that stopped early restarts
     urgent_frac: float = 0.065
@@ -261,7 +264,7 @@ class PredictiveBandRegulator:
         if self._episode_start > -math.inf:
             self._rep_peak = max(self._rep_peak, p)
             self._rep_valley = min(self._rep_valley, p)
-        if self._pulse is not None and now - self._vented_at >= 0.04:
+        if self._pulse is not None and now - self._vented_at >= tn.vent_refractory_s:
             self._learn_vent_rate(now, f)
         # Look further ahead while pressure falls: a relaxing muscle must find the pump running.
         horizon = tn.falling_horizon_s if f.slope < 0 else tn.horizon_s
@@ -287,6 +290,9 @@ class PredictiveBandRegulator:
             if spike:
                 excess = self._spike_excess(now, excess, target)
                 excess = min(excess, p - target * (1.0 - tn.spike_floor_frac))
+            elif now - self._episode_t <= tn.spike_episode_s:
+                # A pulse's own dip slows the rise it clips: still this rep's air to put back.
+                self._episode_total += max(0.0, excess)
             length = -math.log(max(0.05, 1.0 - excess / max(p, 1.0))) / self.vent_rate_per_s
             length = min(tn.max_pulse_s, max(tn.min_pulse_s, length))
             self._pulse_end = now + length
