@@ -43,6 +43,7 @@ test-slow: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/regulation.py
+	$(PY) bench/feasibility.py
 	$(PY) bench/lop.py
 	$(PY) bench/latency.py
 

@@ -1,0 +1,126 @@
+"""What any controller could hold on a plant: ours against an oracle that sees the true pressure.
+
+The oracle reads the simulated cuff's true pressure with no sensor, filter or loop latency,
+runs the pump at full duty whenever the cuff is under the top of the +-5 % band and opens the
+valve whenever it is over it, with no limit on clicks. Holding the top of the band, it refills a
+relaxing limb from the first instant at the pump's full flow, so no controller that keeps its
+peaks under +5 % can keep a cuff within +-5 % for longer. Where the oracle falls short of a
+target, no tuning of ours can meet it on that plant; where it does not, the gap is ours.
+
+Prints per patient: ours (within +-5 %, +-10 %, actuations a minute) and the oracle's best of
+two band tops, 30-15-15-15 at 80 % LOP as in bench/regulation.py.
+
+    python bench/feasibility.py [--varied 1000-1011] [--legs 0-11] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from appliance.controller.filters import PressureFilter  # noqa: E402
+from appliance.controller.regulator import Actuation, PredictiveBandRegulator  # noqa: E402
+from appliance.exercise import run_resistance_exercise  # noqa: E402
+from appliance.simulation import build_simulated  # noqa: E402
+from hardware.sim.cuff import CuffPlant, default_plant, varied_plant  # noqa: E402
+
+ORACLE_TOPS = (0.045, 0.049)  # fractions over the set point the oracle holds the cuff at
+
+
+class Oracle:
+    """Bang-bang at the top of the band on the plant's true pressure (a bound, not a design)."""
+
+    name = "oracle"
+
+    def __init__(self, plant: CuffPlant, top_frac: float) -> None:
+        self.plant = plant
+        self.top_frac = top_frac
+
+    def reset(self) -> None:
+        """Nothing learned, nothing to forget."""
+
+    def inflate(self, now: float, f: PressureFilter, target: float) -> Actuation:
+        return Actuation(1.0 if self.plant.pressure_mmHg < target else 0.0, False)
+
+    def hold(self, now: float, f: PressureFilter, target: float) -> Actuation:
+        p = self.plant.pressure_mmHg
+        top = target * (1.0 + self.top_frac)
+        if p > top:
+            return Actuation(0.0, True)
+        return Actuation(1.0 if p < top - 1.0 else 0.0, False)
+
+
+def plant_for(kind: str, seed: int) -> CuffPlant:
+    return varied_plant(seed) if kind == "varied" else default_plant(seed, limb="leg")
+
+
+def run_one(job: tuple[str, int, float | None]) -> tuple[str, int, float | None, tuple]:
+    """One patient under ours (top None) or the oracle holding `top` over the set point."""
+    kind, seed, top = job
+    plant = plant_for(kind, seed)
+    regulator = PredictiveBandRegulator() if top is None else Oracle(plant, top)
+    sim = build_simulated(plant, seed, regulator=regulator)
+    sim.run(0.3)
+    lop = plant.true_lop_mmHg
+    sim.controller.handle({"cmd": "configure", "limb": plant.patient.limb, "lop_mmHg": lop})
+    run = run_resistance_exercise(sim, 0.8 * lop, rest_s=30.0)
+    m = run.metrics
+    if m is None:
+        return kind, seed, top, ()
+    acts = m.valve_openings_per_min + m.pump_starts_per_min
+    return kind, seed, top, (plant.patient.limb, m.within_5_pct, m.within_10_pct, acts)
+
+
+def figures(r: tuple) -> str:
+    """Within +-5 % / +-10 % and actuations a minute."""
+    return f"{r[1]:6.2f} / {r[2]:6.2f}  {r[3]:7.1f}"
+
+
+def seeds(spec: str) -> list[int]:
+    if not spec:
+        return []
+    lo, _, hi = spec.partition("-")
+    return list(range(int(lo), int(hi or lo) + 1))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--varied", default="1000-1011", help="varied_plant seeds, e.g. 1000-1011")
+    ap.add_argument("--legs", default="", help="project thigh seeds, e.g. 0-11")
+    ap.add_argument("--jobs", type=int, default=2)
+    args = ap.parse_args()
+    patients = [("varied", s) for s in seeds(args.varied)]
+    patients += [("leg", s) for s in seeds(args.legs)]
+    jobs = [(k, s, top) for k, s in patients for top in (None, *ORACLE_TOPS)]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        results = {(k, s, top): r for k, s, top, r in pool.map(run_one, jobs)}
+    print("30-15-15-15 at 80 % LOP; true cuff pressure; oracle = best of band tops", ORACLE_TOPS)
+    print(
+        f"{'patient':>14} {'limb':>4}   ours +-5 / +-10 %  act/min   oracle +-5 / +-10 %  act/min"
+    )
+    rows: dict[str, list[tuple[tuple, tuple]]] = {}
+    for k, s in patients:
+        ours = results[(k, s, None)]
+        runs = [results[(k, s, top)] for top in ORACLE_TOPS if results[(k, s, top)]]
+        if not ours or not runs:
+            print(f"{k + ' ' + str(s):>14}  not completed")
+            continue
+        best = max(runs, key=lambda r: (r[1], r[2]))
+        rows.setdefault(k, []).append((ours, best))
+        print(f"{k + ' ' + str(s):>14} {ours[0]:>4}   {figures(ours)}   {figures(best)}")
+    for k, pairs in rows.items():
+        mean_ours = tuple(statistics.mean(o[i] for o, _ in pairs) for i in (1, 2, 3))
+        mean_best = tuple(statistics.mean(b[i] for _, b in pairs) for i in (1, 2, 3))
+        print(
+            f"{'mean ' + k:>14} {'':>4}   {figures(('', *mean_ours))}   {figures(('', *mean_best))}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
