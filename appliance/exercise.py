@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from appliance.controller.supervisor import State
 from appliance.holding import HoldMetrics, HoldPoint, hold_metrics
-from appliance.simulation import SimulatedAppliance
+from appliance.simulation import SimulatedAppliance, build_simulated
 
 STANDARD_SETS = (30, 15, 15, 15)
 
@@ -81,3 +82,14 @@ def run_resistance_exercise(
         alarms=tuple(code.value for _, code in c.alarms.raised),
         points=tuple(points),
     )
+
+
+def exercise_at_true_lop(
+    plant: Any, seed: int, regulator: Any = None, fraction: float = 0.8, **protocol: Any
+) -> ExerciseRun:
+    """A bench patient: configured with the plant's true LOP, so only holding is measured."""
+    sim = build_simulated(plant, seed, regulator=regulator)
+    sim.run(0.3)
+    lop = plant.true_lop_mmHg
+    sim.controller.handle({"cmd": "configure", "limb": plant.patient.limb, "lop_mmHg": lop})
+    return run_resistance_exercise(sim, fraction * lop, **protocol)

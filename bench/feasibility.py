@@ -25,8 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from appliance.controller.filters import PressureFilter  # noqa: E402
 from appliance.controller.regulator import Actuation, PredictiveBandRegulator  # noqa: E402
-from appliance.exercise import run_resistance_exercise  # noqa: E402
-from appliance.simulation import build_simulated  # noqa: E402
+from appliance.exercise import exercise_at_true_lop  # noqa: E402
 from hardware.sim.cuff import CuffPlant, default_plant, varied_plant  # noqa: E402
 
 ORACLE_TOPS = (0.045, 0.049)  # fractions over the set point the oracle holds the cuff at
@@ -64,12 +63,7 @@ def run_one(job: tuple[str, int, float | None]) -> tuple[str, int, float | None,
     kind, seed, top = job
     plant = plant_for(kind, seed)
     regulator = PredictiveBandRegulator() if top is None else Oracle(plant, top)
-    sim = build_simulated(plant, seed, regulator=regulator)
-    sim.run(0.3)
-    lop = plant.true_lop_mmHg
-    sim.controller.handle({"cmd": "configure", "limb": plant.patient.limb, "lop_mmHg": lop})
-    run = run_resistance_exercise(sim, 0.8 * lop, rest_s=30.0)
-    m = run.metrics
+    m = exercise_at_true_lop(plant, seed, regulator, rest_s=30.0).metrics
     if m is None:
         return kind, seed, top, ()
     acts = m.valve_openings_per_min + m.pump_starts_per_min

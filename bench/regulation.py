@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from appliance.controller.regulator import OnOffRegulator, PredictiveBandRegulator  # noqa: E402
-from appliance.exercise import run_resistance_exercise  # noqa: E402
+from appliance.exercise import exercise_at_true_lop  # noqa: E402
 from appliance.simulation import build_simulated  # noqa: E402
 from hardware.sim.cuff import default_plant, varied_plant  # noqa: E402
 
@@ -55,11 +55,7 @@ def regulator_for(name: str):
 def run_one(job: tuple[str, str, int, dict]) -> Outcome:
     kind, controller, seed, overrides = job
     plant = varied_plant(seed) if kind == "varied" else default_plant(seed, **overrides)
-    sim = build_simulated(plant, seed, regulator=regulator_for(controller))
-    sim.run(0.3)
-    lop = plant.true_lop_mmHg
-    sim.controller.handle({"cmd": "configure", "limb": plant.patient.limb, "lop_mmHg": lop})
-    run = run_resistance_exercise(sim, 0.8 * lop, rest_s=30.0)
+    run = exercise_at_true_lop(plant, seed, regulator_for(controller), rest_s=30.0)
     m = run.metrics
     if m is None:
         return Outcome(controller, seed, plant.patient.limb, False, run.final_state)
