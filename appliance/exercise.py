@@ -91,5 +91,7 @@ def exercise_at_true_lop(
     sim = build_simulated(plant, seed, regulator=regulator)
     sim.run(0.3)
     lop = plant.true_lop_mmHg
-    sim.controller.handle({"cmd": "configure", "limb": plant.patient.limb, "lop_mmHg": lop})
+    reply = sim.controller.handle({"cmd": "configure", "limb": plant.patient.limb, "lop_mmHg": lop})
+    if not reply["ok"]:
+        raise ValueError(reply["error"])
     return run_resistance_exercise(sim, fraction * lop, **protocol)

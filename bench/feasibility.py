@@ -3,9 +3,10 @@
 The oracle reads the simulated cuff's true pressure with no sensor, filter or loop latency,
 runs the pump at full duty whenever the cuff is under the top of the +-5 % band and opens the
 valve whenever it is over it, with no limit on clicks. Holding the top of the band, it refills a
-relaxing limb from the first instant at the pump's full flow, so no controller that keeps its
-peaks under +5 % can keep a cuff within +-5 % for longer. Where the oracle falls short of a
-target, no tuning of ours can meet it on that plant; where it does not, the gap is ours.
+relaxing limb from the first instant at the pump's full flow: it is the best controller found
+that keeps its peaks under +5 % (a bound in practice, not a proof). Where the oracle falls
+short of a target, tuning ours will not meet it on that plant; where it does not, the gap is
+ours.
 
 Prints per patient: ours (within +-5 %, +-10 %, actuations a minute) and the oracle's best of
 two band tops, 30-15-15-15 at 80 % LOP as in bench/regulation.py.

@@ -8,7 +8,7 @@ import pytest
 
 from appliance.controller.regulator import PredictiveBandRegulator
 from appliance.controller.supervisor import State
-from appliance.exercise import run_resistance_exercise
+from appliance.exercise import exercise_at_true_lop, run_resistance_exercise
 from appliance.simulation import build_simulated
 from hardware.sim.cuff import default_plant, varied_plant
 
@@ -147,3 +147,11 @@ def test_fewer_actuations_than_on_off() -> None:
         assert run.metrics is not None
         figures[name] = run.metrics.actuations_per_min
     assert figures["ours"] < 0.5 * figures["on-off"]
+
+
+def test_a_bench_patient_the_controller_refuses_is_an_error_not_a_run() -> None:
+    """The benches configure each patient with the plant's true LOP. A LOP the controller
+    refuses must stop the bench with the controller's reason; unchecked, the bench went on
+    with an unconfigured session and failed later on the target instead."""
+    with pytest.raises(ValueError, match="lop_mmHg"):
+        exercise_at_true_lop(default_plant(0, lop_mmHg=350.0), 0, sets=(1,))
