@@ -198,8 +198,7 @@ class PredictiveBandRegulator:
         if expected <= 5.0 or observed <= 1.0 or observed >= expected:
             return
         rate = math.log(expected / observed) / length
-        rate = min(self.tuning.max_vent_rate_per_s, max(0.05, rate))
-        self.vent_rate_per_s += 0.3 * (rate - self.vent_rate_per_s)
+        self.vent_rate_per_s += 0.3 * (self._plausible_vent_rate(rate) - self.vent_rate_per_s)
         self._pulses_learned += 1
 
     def _size_vents_for_this_cuff(self) -> None:
@@ -209,8 +208,15 @@ class PredictiveBandRegulator:
             # Nothing measured on the way up: assume a fast dump, so pulses under-vent.
             self.vent_rate_per_s = self.tuning.initial_vent_rate_per_s
             return
-        rate = self.vent_per_pump * self.pump_rate_per_s
-        self.vent_rate_per_s = min(self.tuning.max_vent_rate_per_s, max(0.05, rate))
+        self.vent_rate_per_s = self._plausible_vent_rate(self.vent_per_pump * self.pump_rate_per_s)
+
+    def _plausible_vent_rate(self, rate: float) -> float:
+        """A dump rate the valve can have: one odd pulse must not size the next ten times off."""
+        return min(self.tuning.max_vent_rate_per_s, max(0.05, rate))
+
+    def _in_rep(self, now: float) -> bool:
+        """A rep's vent came within `spike_episode_s`: this is still that rep."""
+        return now - self._episode_t <= self.tuning.spike_episode_s
 
     def _balance(self, target: float) -> None:
         """Raise the rep clip while valleys sink deeper than peaks rise, lower it otherwise.
@@ -239,7 +245,7 @@ class PredictiveBandRegulator:
         Reps repeat: clipping each one in small pulses would click several times per rep, so
         the first pulse of a rep takes most (`spike_memory`) of what the last rep needed.
         """
-        if now - self._episode_t > self.tuning.spike_episode_s:
+        if not self._in_rep(now):
             self._balance(target)
             self._last_episode = self._episode_total
             self._episode_total = 0.0
@@ -277,7 +283,7 @@ class PredictiveBandRegulator:
             if spike
             else (tn.vent_open_frac, tn.vent_aim_frac)
         )
-        if spike or now - self._episode_t <= tn.spike_episode_s:
+        if spike or self._in_rep(now):
             # The top of a rep, too, is left higher while the pump cannot refill it.
             open_frac += self._clip_raise
             aim_frac += self._clip_raise
@@ -290,7 +296,7 @@ class PredictiveBandRegulator:
             if spike:
                 excess = self._spike_excess(now, excess, target)
                 excess = min(excess, p - target * (1.0 - tn.spike_floor_frac))
-            elif now - self._episode_t <= tn.spike_episode_s:
+            elif self._in_rep(now):
                 # A pulse's own dip slows the rise it clips: still this rep's air to put back.
                 self._episode_total += max(0.0, excess)
             length = -math.log(max(0.05, 1.0 - excess / max(p, 1.0))) / self.vent_rate_per_s
@@ -351,10 +357,7 @@ class PredictiveBandRegulator:
 
     def _after_rep_vent(self, now: float) -> bool:
         """Just after a rep's vent pulse: its dip is the valve's, the rep is still rising."""
-        return (
-            now - self._episode_t <= self.tuning.spike_episode_s
-            and now - self._vented_at < self.tuning.vent_dip_s
-        )
+        return self._in_rep(now) and now - self._vented_at < self.tuning.vent_dip_s
 
     def _track_since_shut(self, now: float, f: PressureFilter) -> None:
         """Remember the raw pressure once the last vent pulse's valve has shut."""
