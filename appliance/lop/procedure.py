@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from appliance.controller.filters import PressureFilter
 from appliance.controller.regulator import Actuation
 from appliance.lop.confirmation import Verdict
@@ -43,7 +45,10 @@ class LopSettings:
     # The fill ends with a kink the band-pass would ring on; the estimator starts after it.
     record_after_fill_s: float = 1.0
     fill_momentum_s: float = 0.1
-    fill_rise_window_s: float = 0.3  # shorter fills are judged by their slope
+    # The pump's full-duty rise is read off the raw samples above this share of the start
+    # pressure, where the bladder grips and the pump has spun up.
+    fill_rise_from: float = 0.5
+    fill_rise_min_s: float = 0.02
     # Each new estimate can end the search, so its cadence is the lag of every decision.
     estimate_every_s: float = 0.5
     # Two successive estimates must read occlusion within this of each other to stop.
@@ -117,7 +122,7 @@ class LopProcedure:
         self.search = InflationSearch(self.settings.search.get(self.args["limb"]))
         self._tracker: RampTracker | None = None
         self._reading_began: float | None = None
-        self._fill_mark: tuple[float, float] | None = None
+        self._fill_samples: list[tuple[float, float]] = []
         self._record_from = float("inf")
         self._duty = 0.0
         self._max_p = 0.0
@@ -146,6 +151,8 @@ class LopProcedure:
             return VENT
         self._max_p = max(self._max_p, p)
         if self._phase == FILL:
+            if sample is not None and sample.mmHg >= self.settings.fill_rise_from * self.start_mmHg:
+                self._fill_samples.append((sample.t, sample.mmHg))
             return self._fill(now, f)
         return self._ramp(now, p, sample)
 
@@ -157,17 +164,10 @@ class LopProcedure:
         s = self.settings
         p = f.value or 0.0
         assert self._phase_t is not None
-        if self._fill_mark is None and p >= 0.7 * self.start_mmHg:
-            self._fill_mark = (now, p)
         # The pump's momentum carries on for a moment: stop on the pressure it is heading for.
         if f.predict(s.fill_momentum_s) >= self.start_mmHg:
-            mark_t, mark_p = self._fill_mark or (self._phase_t, 0.0)
-            rise = (p - mark_p) / max(now - mark_t, 1e-3)
-            if now - mark_t < s.fill_rise_window_s:
-                # A strong pump crosses the last stretch in a tick or two: the average over it
-                # is meaningless, the filtered slope at full duty is the rise.
-                rise = max(rise, f.slope)
-            self._tracker = RampTracker(now, p, self.search.rate_mmHg_s, gain_from_fill(rise, p))
+            rise, at = self._fill_rise(f)
+            self._tracker = RampTracker(now, p, self.search.rate_mmHg_s, gain_from_fill(rise, at))
             self._record_from = now + s.record_after_fill_s
             self._enter(RAMP, now)
             return Actuation(self._tracker.duty(now, p), False)
@@ -178,6 +178,21 @@ class LopProcedure:
                 f"{s.fill_timeout_s:.0f} s (cuff off the limb or a leaking hose?)",
             )
         return Actuation(1.0, False)
+
+    def _fill_rise(self, f: PressureFilter) -> tuple[float, float]:
+        """Full-duty rise (mmHg/s) and the pressure it was seen at: sets the ramp's gain.
+
+        A least-squares line through the raw samples of the fill's last stretch. A strong pump
+        crosses it in a few hundredths of a second: the filtered slope lags that by its window
+        and read such a pump 3-4 times too weak, so the ramp's loop ran as many times too hot
+        and printed the heartbeat into the pulsations it measures (LOP read 20 mmHg high).
+        """
+        pts = self._fill_samples
+        if len(pts) >= 4 and pts[-1][0] - pts[0][0] >= self.settings.fill_rise_min_s:
+            t, mmHg = np.array(pts).T
+            slope = float(np.polyfit(t - t[0], mmHg, 1)[0])
+            return max(slope, f.slope), float(mmHg.mean())
+        return f.slope, f.value or 0.0
 
     def _ramp(self, now: float, p: float, sample: Sample | None) -> Actuation | None:
         s = self.settings
