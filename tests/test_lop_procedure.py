@@ -107,6 +107,23 @@ def test_the_pumps_strength_is_read_off_the_fills_raw_rise(
     assert run.result["lop_mmHg"] == pytest.approx(plant.true_lop_mmHg, abs=6.0)
 
 
+def test_pulsations_growing_back_a_quarter_of_the_way_mean_the_fade_was_a_dip() -> None:
+    """Knocks on the cuff around the small early pulsations of a fast heart (142 bpm, diastolic
+    118 mmHg) made a false peak at 85 mmHg and a "fade" under it. The pulsations then grew back
+    to 0.70 mmHg over the next 25 mmHg, under the old limit of a third of the way to the false
+    peak (0.77), and the inflation stopped there: LOP 92 mmHg against a true 183."""
+    plant = default_plant(
+        12012,
+        limb="arm",
+        posture="standing",
+        artefact_rate_per_min=5.0,
+        pump_free_flow_mL_s=200.0,
+    )
+    run = measure(plant, 12012)
+    assert run.result is not None and run.result["reason"] is None, run.result
+    assert run.result["lop_mmHg"] == pytest.approx(plant.true_lop_mmHg, abs=6.0)
+
+
 @pytest.mark.parametrize("which", ["arm", "leg"])
 def test_accurate_fast_and_deflated(which: str, request: pytest.FixtureRequest) -> None:
     run: Run = request.getfixturevalue(which)

@@ -22,9 +22,10 @@ from appliance.lop.oscillogram import read_occlusion, smooth_oscillogram
 from appliance.lop.result import LopEstimate
 
 MAX_FLOOR_SHARE = 0.4
-# Above occlusion the envelope stays down; pulsations that grow back past a third of the
+# Above occlusion the envelope stays down; pulsations that grow back past a quarter of the
 # arterial peak mean the "fade" was a dip (knocks on the cuff around weak early pulsations).
-RESURGENCE_SHARE = 1.0 / 3.0
+# A third let a fast heart's early pulsations grow back to 29 % and stop at 92 mmHg of 183.
+RESURGENCE_SHARE = 0.25
 # The inflation starts below diastolic pressure, so the rise of the pulsations to their peak
 # must be on the record: a "peak" at the start of the trace is a transient, not the envelope.
 RISE_SHARE = 0.8
