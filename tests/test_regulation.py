@@ -77,6 +77,20 @@ def test_the_next_patients_cuff_is_not_dented_with_the_last_cuffs_dump_rate() ->
     assert run.metrics.within_5_pct > 98.0
 
 
+def test_a_session_holds_exactly_as_it_would_have_after_a_restart() -> None:
+    """The bench measures each patient on a fresh regulator. Carrying the valve-to-pump ratio
+    the last patient's session ended with into the next did worse over the cohorts (thighs
+    98.79 against 98.96 % within +-5 %, the mixed cohort's lowest sample 92.6 against 93.6 %),
+    so nothing of one session is carried into the next: the clinic's second patient of the day
+    gets what the bench measured."""
+    regulator = PredictiveBandRegulator()
+    exercise_at_true_lop(default_plant(6), 6, regulator, sets=(15,))
+    carried = exercise_at_true_lop(default_plant(7), 7, regulator, sets=(15,))
+    fresh = exercise_at_true_lop(default_plant(7), 7, PredictiveBandRegulator(), sets=(15,))
+    assert carried.metrics is not None and carried.metrics.within_5_pct > 98.0
+    assert carried.points == fresh.points
+
+
 def test_a_small_cuff_behind_a_wide_valve_is_vented_in_small_enough_pulses() -> None:
     """0.2 mL/mmHg of arm cuff behind a 3 mm dump valve loses 10 % of its pressure in a 6 ms
     pulse, so a rep clipped with 6 ms pulses sank to 88 % (90 % within +-5 %). The shortest
