@@ -111,7 +111,7 @@ def main() -> int:
     with ProcessPoolExecutor(args.jobs) as pool:
         results = {(k, s, top): r for k, s, top, r in pool.map(run_one, jobs)}
     print(
-        "30-15-15-15 at 80 % LOP; true cuff pressure; oracle = best of band tops",
+        "30-15-15-15 at 80 % LOP, scored on the true cuff pressure; oracle = best of band tops",
         ORACLE_TOPS,
         f"on the {args.reading} reading, resting at the {args.rest}",
     )
