@@ -160,6 +160,32 @@ def test_dead_pump_is_a_controller_fault_and_deflates() -> None:
     assert_deflated(run)
 
 
+def test_a_fault_mid_measurement_publishes_it_as_failed_not_the_last_value() -> None:
+    """The console waits for a new `last_lop`: a fault used to leave the previous
+    measurement's value there and the console waiting on "measuring" for good."""
+    plant = default_plant(3, limb="arm", posture="seated")
+    sim = build_simulated(plant, 3)
+    c = sim.controller
+    sim.run(0.3)
+    c.handle({"cmd": "configure", "limb": "arm"})
+    command = {"cmd": "measure_lop", "limb": "arm", "posture": "seated", "repeats": 2}
+    assert c.handle(command | {"repeats": 1})["ok"]
+    sim.run_until(lambda: c.state.value == "IDLE", 300)
+    earlier = c.status()["last_lop"]
+    assert earlier["lop_mmHg"] is not None
+    assert c.handle(command | {"rest_s": 10.0})["ok"]
+    # Stop once the first reading is in and the second is on its way up.
+    sim.run_until(lambda: len(c.procedure.readings) == 1 and plant.pressure_mmHg > 80.0, 300)
+    sim.rig.press_stop()
+    sim.run(1.0)
+    assert c.state.value == "FAULT"
+    published = c.status()["last_lop"]
+    assert published["lop_mmHg"] is None
+    assert "STOP" in published["reason"] and "deflated" in published["reason"]
+    assert published["readings"][0]["lop_mmHg"] == pytest.approx(earlier["lop_mmHg"], abs=6.0)
+    assert c.output.pump_duty == 0.0 and c.output.valve_open
+
+
 def test_two_readings_with_a_rest_and_their_spread() -> None:
     run = measure(default_plant(4, limb="arm", posture="supine"), 4, repeats=2, rest_s=10)
     assert run.result is not None

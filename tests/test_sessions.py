@@ -194,6 +194,9 @@ class ScriptedLop:
         reason = None if self.value is not None else "no pulsations found"
         return {"lop_mmHg": self.value, "reason": reason}
 
+    def interrupted(self, why: str) -> dict[str, Any]:
+        return {"lop_mmHg": None, "reason": why}
+
 
 def scripted(*values: float | None) -> dict[str, Any]:
     readings = iter(values)

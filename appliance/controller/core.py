@@ -48,6 +48,10 @@ class Procedure(Protocol):
 
     def result(self) -> dict[str, Any]: ...
 
+    def interrupted(self, why: str) -> dict[str, Any] | None:
+        """The result to publish when a fault ends it; None leaves what it published."""
+        ...
+
 
 ProcedureFactory = Callable[[dict[str, Any], "Controller"], Procedure]
 
@@ -374,13 +378,9 @@ class Controller:
             if act is not None:
                 return act
             result = self.procedure.result()
-            if self.procedure_kind == "lop":
-                self.last_lop = result
-                if result.get("lop_mmHg") is None:
-                    self.alarms.raise_(AlarmCode.LOP_FAILED, now, latched=False)
-            else:
-                self.last_selftest = result
-            self._emit(self.procedure_kind, result)
+            if self.procedure_kind == "lop" and result.get("lop_mmHg") is None:
+                self.alarms.raise_(AlarmCode.LOP_FAILED, now, latched=False)
+            self._publish(result)
             self.procedure = None
             self._set_state(State.DEFLATING)
         if self.state == State.DEFLATING and self.pressure is not None and self.pressure < 3.0:
@@ -413,9 +413,22 @@ class Controller:
             self._emit("alarm", {"code": code.value, "fault": True})
         if self.state != State.FAULT:
             self.fault = code
+            if self.procedure is not None:
+                why = f"stopped by the {code.value} fault; the cuff was deflated"
+                result = self.procedure.interrupted(why)
+                if result is not None:
+                    self._publish(result)
             self.procedure = None
             self.regulator.reset()
             self._set_state(State.FAULT)
+
+    def _publish(self, result: dict[str, Any]) -> None:
+        """A procedure's result, where status() shows it, and as an event."""
+        if self.procedure_kind == "lop":
+            self.last_lop = result
+        else:
+            self.last_selftest = result
+        self._emit(self.procedure_kind, result)
 
     def _set_state(self, state: State) -> None:
         if state == self.state:

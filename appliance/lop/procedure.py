@@ -22,7 +22,7 @@ from appliance.controller.regulator import Actuation
 from appliance.lop.confirmation import Verdict
 from appliance.lop.live_estimate import LiveEstimate
 from appliance.lop.ramp_control import RampTracker, gain_from_fill
-from appliance.lop.report import Reading, combine
+from appliance.lop.report import Reading, combine, interrupted
 from appliance.lop.result import LopEstimate
 from appliance.lop.search import InflationSearch, SearchSettings
 from hardware.clock import SimClock
@@ -279,6 +279,10 @@ class LopProcedure:
             return VENT
         self.live.close()
         return None
+
+    def interrupted(self, why: str) -> dict[str, Any]:
+        """A fault ended it: no value, so the console stops waiting and the record says why."""
+        return interrupted(self.result(), why)
 
     def result(self) -> dict[str, Any]:
         total = 0.0 if self._began is None or self._ended is None else self._ended - self._began

@@ -61,3 +61,18 @@ def combine(readings: list[Reading], context: dict[str, Any], total_s: float) ->
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(float(value), 1)
+
+
+def interrupted(result: dict[str, Any], why: str) -> dict[str, Any]:
+    """A measurement a fault ended: never a value, but the readings so far and the reason.
+
+    Published like any other result, so the console stops waiting on it and the record says
+    why there is no LOP; a first reading finished before the fault is kept for the record only.
+    """
+    return result | {
+        "lop_mmHg": None,
+        "spread_mmHg": None,
+        "spread_flag": False,
+        "reason": why,
+        "confidence": 0.0,
+    }

@@ -144,6 +144,10 @@ class SelftestProcedure:
             self.t_end = now
         return act
 
+    def interrupted(self, why: str) -> None:
+        """Its checks so far are already published as they happen (`_publish`)."""
+        return None
+
     def result(self) -> dict[str, Any]:
         return {
             "complete": True,
