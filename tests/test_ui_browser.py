@@ -296,6 +296,37 @@ def test_stop_mid_set_deflates_at_once(screens: dict[str, Page]) -> None:
     expect(console.locator("#alarm-banner")).to_be_hidden()
 
 
+def test_stop_during_a_lop_measurement_says_why_there_is_no_reading(
+    screens: dict[str, Page],
+) -> None:
+    """STOP mid-measurement ends it as failed: the console stops waiting and names the stop."""
+    console = screen(screens, "console")
+    tab(console, "session")
+    console.locator('#session-actions [data-action="dismiss"]').tap()
+    # Measuring inflates the cuff: it needs the screening clearance a session needs.
+    _screen_all_no(console, prefill=True)
+    tab(console, "lop")
+    console.locator("#lop-measure").tap()
+    live = console.locator("#lop-live")
+    expect(live).to_contain_text("Measuring", timeout=5_000)
+    expect(console.locator("#top-state")).to_have_attribute(
+        "data-state", "MEASURING_LOP", timeout=5_000
+    )
+    console.wait_for_function(
+        "() => Number(document.getElementById('top-pressure').textContent) > 20",
+        timeout=15_000,
+        polling=50,
+    )
+    console.locator("#stop-button").tap()
+    expect(console.locator("#top-state")).to_have_attribute("data-state", "FAULT", timeout=2_000)
+    expect(live).to_contain_text("No reading: stopped by the STOP_UI fault", timeout=5_000)
+    shot(console, "console-lop-stopped")
+    tab(console, "device")
+    expect(console.locator("#top-pressure")).to_have_text(re.compile(r"^[0-9]$"), timeout=10_000)
+    console.locator("#device-reset").tap()
+    expect(console.locator("#top-state")).to_have_attribute("data-state", "IDLE", timeout=5_000)
+
+
 def test_history_plot_and_export(screens: dict[str, Page]) -> None:
     page = screen(screens, "console")
     tab(page, "history")
