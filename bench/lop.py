@@ -238,15 +238,22 @@ MAX_KNOCKS_PER_MIN = 6.0
 WORKERS = 2
 
 
-def default_cohort(per_cell: int) -> list[tuple[str, int, dict[str, object]]]:
-    """`per_cell` patients for each limb and posture; heart rate from the patient draw (45-150)."""
+def default_cohort(
+    per_cell: int, pump_mL_s: float | None = None
+) -> list[tuple[str, int, dict[str, object]]]:
+    """`per_cell` patients for each limb and posture; heart rate from the patient draw (45-150).
+
+    `pump_mL_s` fits another pump (free flow) to the same patients and cuffs.
+    """
     jobs: list[tuple[str, int, dict[str, object]]] = []
+    pump: dict[str, object] = {} if pump_mL_s is None else {"pump_free_flow_mL_s": pump_mL_s}
     for limb_index, limb in enumerate(LIMBS):
         for posture_index, posture in enumerate(POSTURES):
             for k in range(per_cell):
                 seed = DEFAULT_SEED_BASE + 1000 * (3 * limb_index + posture_index) + k
                 knocks = round(np.random.default_rng(seed).uniform(0, MAX_KNOCKS_PER_MIN), 1)
                 overrides = {"limb": limb, "posture": posture, "artefact_rate_per_min": knocks}
+                overrides |= pump
                 jobs.append(("default", seed, overrides))
     return jobs
 
@@ -314,9 +321,12 @@ def print_simulated(title: str, cases: Sequence[SimulatedCase], by_cell: bool) -
             )
 
 
-def simulated_section(per_cell: int, varied: int) -> dict[str, list[SimulatedCase]]:
+def simulated_section(
+    per_cell: int, varied: int, pump_mL_s: float | None = None
+) -> dict[str, list[SimulatedCase]]:
     """The in-controller measurement on simulated patients, then on varied hardware."""
-    jobs = default_cohort(per_cell) + [("varied", VARIED_SEED_BASE + k, {}) for k in range(varied)]
+    jobs = default_cohort(per_cell, pump_mL_s)
+    jobs += [("varied", VARIED_SEED_BASE + k, {}) for k in range(varied)]
     if not jobs:
         print("Simulated patients: skipped (--patients 0 --varied 0)")
         return {}
@@ -329,7 +339,9 @@ def simulated_section(per_cell: int, varied: int) -> dict[str, list[SimulatedCas
         print_simulated(
             f"Simulated patients, in-controller measurement ({len(default)}: arm/thigh x "
             f"supine/seated/standing x {per_cell}, HR 45-150, 0-{MAX_KNOCKS_PER_MIN:.0f} "
-            "knocks/min), LOP - true LOP [mmHg]",
+            "knocks/min"
+            + ("" if pump_mL_s is None else f", pump {pump_mL_s:g} mL/s")
+            + "), LOP - true LOP [mmHg]",
             default,
             by_cell=True,
         )
@@ -350,7 +362,7 @@ def simulated_section(per_cell: int, varied: int) -> dict[str, list[SimulatedCas
 SECTIONS: list[Callable[[argparse.Namespace], object]] = [
     lambda args: real_recordings_section(per_recording=args.per_recording),
     lambda args: unlabelled_section(),
-    lambda args: simulated_section(args.patients, args.varied),
+    lambda args: simulated_section(args.patients, args.varied, args.pump_mL_s),
 ]
 
 
@@ -369,7 +381,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--varied", type=int, default=60, metavar="N", help="varied_plant seeds (default 60)"
     )
+    parser.add_argument(
+        "--pump-mL-s",
+        type=float,
+        default=None,
+        metavar="F",
+        help="another pump's free flow for the simulated patients (the BOM's is 150)",
+    )
     args = parser.parse_args(argv)
+    if args.pump_mL_s is not None and not 10.0 <= args.pump_mL_s <= 1000.0:
+        parser.error(f"--pump-mL-s {args.pump_mL_s:g} is not a pump (10-1000 mL/s)")
     for index, section in enumerate(SECTIONS):
         if index:
             print()
