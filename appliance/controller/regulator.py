@@ -87,9 +87,10 @@ class RegulatorTuning:
     # Start high: a first pulse that is too short is followed by another; too long dents the limb.
     initial_vent_rate_per_s: float = 10.0
     # The dump valve and the pump are the appliance's own, so how much faster the valve empties
-    # a cuff than the pump fills it is about the same for every cuff (2.4-7.9 times on the BOM's
-    # parts, arm or thigh). Each inflation sizes its first pulses from this and the pump's rise
-    # it has just measured: a thigh cuff's dump rate carried over to an arm cuff would dent it.
+    # a cuff than the pump fills it varies far less between cuffs than the dump rate itself
+    # (2.4-7.9 times on the BOM's parts, arm or thigh, against a tenfold spread of dump rates).
+    # Each inflation sizes its first pulses from this and the pump's rise it has just measured:
+    # a thigh cuff's dump rate carried over to an arm cuff would dent it.
     # The fast end (pulses too short rather than too long), and the same for every session: the
     # ratio the last patient's session ended with did worse on the next one (thighs 98.79 against
     # 98.96 % within +-5 %, the mixed cohort's lowest sample 92.6 against 93.6 %).

@@ -182,7 +182,7 @@ class LopProcedure:
     def _fill_rise(self, f: PressureFilter) -> tuple[float, float]:
         """Full-duty rise (mmHg/s) and the pressure it was seen at: sets the ramp's gain.
 
-        A least-squares line through the raw samples of the fill's last stretch. A strong pump
+        A least-squares line through the raw samples of the fill's second half. A strong pump
         crosses it in a few hundredths of a second: the filtered slope lags that by its window
         and read such a pump 3-4 times too weak, so the ramp's loop ran as many times too hot
         and printed the heartbeat into the pulsations it measures (LOP read 20 mmHg high).
