@@ -12,7 +12,7 @@ import pytest
 
 from appliance.cli import main
 from appliance.lop.live_estimate import LiveEstimate, judge
-from appliance.lop.procedure import DEFAULT_SETTINGS
+from appliance.lop.procedure import DEFAULT_SETTINGS, LopProcedure
 from appliance.lop.ramp_control import RampTracker
 from appliance.lop.report import Reading, combine
 from appliance.simulation import SimulatedAppliance, build_simulated
@@ -184,6 +184,16 @@ def test_a_fault_mid_measurement_publishes_it_as_failed_not_the_last_value() -> 
     assert "STOP" in published["reason"] and "deflated" in published["reason"]
     assert published["readings"][0]["lop_mmHg"] == pytest.approx(earlier["lop_mmHg"], abs=6.0)
     assert c.output.pump_duty == 0.0 and c.output.valve_open
+
+
+def test_an_interrupted_measurement_shuts_its_estimating_thread() -> None:
+    """On the device the estimator runs in a worker thread; a fault must not leave it behind."""
+    procedure = LopProcedure({"limb": "arm"}, clock=object())  # a real clock: threaded
+    assert procedure.live._pool is not None
+    result = procedure.interrupted("stopped by the STOP_BUTTON fault; the cuff was deflated")
+    assert procedure.live._pool is None
+    assert result["lop_mmHg"] is None and result["readings"] == []
+    assert result["reason"].startswith("stopped by the STOP_BUTTON fault")
 
 
 def test_two_readings_with_a_rest_and_their_spread() -> None:
