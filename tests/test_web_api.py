@@ -44,6 +44,7 @@ class FakeController:
         self.alarms: list[dict[str, Any]] = []
         self.silenced = False
         self.closed = threading.Event()
+        self.generation = 0
 
     def count(self, name: str) -> int:
         with self.lock:
@@ -102,11 +103,19 @@ class FakeController:
             return {"ok": True, "status": self.status()}
 
     def stream(self, hz: float) -> Iterator[dict[str, Any]]:
-        while not self.closed.is_set():
+        generation = self.generation
+        while not self.closed.is_set() and generation == self.generation:
             with self.lock:
                 snapshot = {"event": "status", **self.status()}
             yield snapshot
             time.sleep(1.0 / hz)
+
+    def restart(self) -> None:
+        """Like the real process restarting: the stream ends and the clock starts from zero."""
+        with self.lock:
+            self.generation += 1
+            self.t0 = time.monotonic()
+            self.state, self.fault, self.target, self.alarms = "IDLE", None, None, []
 
 
 class FakeClient:
@@ -341,6 +350,41 @@ def test_alarm_event_carries_the_advice(server: WebServer, http: Any) -> None:
     assert alarms[-1]["alarms"][0]["message"]
     assert alarms[-1]["connected"] is True
     client.disconnect()
+
+
+def test_a_late_command_reply_never_shows_screens_an_older_state(
+    server: WebServer, controller: FakeController
+) -> None:
+    """A command's reply travels on its own connection and can land after the stream has shown
+    what came next: a STOP a moment after "measure LOP" put MEASURING_LOP back on the console
+    after the FAULT. Screens only ever move forward in the controller's time."""
+    link = server.state.link
+    client = server.socketio.test_client(server.app)
+    before = controller.status() | {"state": "MEASURING_LOP"}  # the reply, taken now
+    with controller.lock:
+        controller.state, controller.fault = "FAULT", "STOP_UI"
+    assert wait_for(lambda: (link.latest or {}).get("state") == "FAULT")
+    assert wait_for(lambda: link.latest["t"] > before["t"])
+    client.get_received()
+    controller.handle = lambda message: {"ok": True, "status": before}  # arrives late
+    assert link.request({"cmd": "heartbeat"})["ok"]
+    shown = [m["args"][0]["state"] for m in client.get_received() if m["name"] == "status"]
+    assert "MEASURING_LOP" not in shown
+    assert link.status_view()["state"] == "FAULT"
+
+
+def test_a_restarted_controllers_status_is_taken_though_its_clock_went_back(
+    server: WebServer, controller: FakeController
+) -> None:
+    """Older snapshots are dropped by the controller's clock, and a restart sets that clock
+    back to zero: the new subscription's status must still be taken, or screens would freeze."""
+    link = server.state.link
+    with controller.lock:
+        controller.state = "HOLDING"
+    assert wait_for(lambda: (link.latest or {}).get("t", 0.0) > 1.0)
+    controller.restart()
+    assert wait_for(lambda: link.latest["state"] == "IDLE" and link.latest["t"] < 1.0)
+    assert wait_for(lambda: link.connected)
 
 
 def test_status_endpoint(http: Any) -> None:

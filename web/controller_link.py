@@ -37,6 +37,19 @@ _STATUS_KEYS = (
 PRESSURE_KEYS = ("t", "mmHg", "target_mmHg", "state", "occlusion_s")
 
 
+def _older(snapshot: dict[str, Any], latest: dict[str, Any] | None) -> bool:
+    """Taken before the status already shown, by the controller's clock.
+
+    Command replies and the stream come on separate connections, and the stream's snapshots
+    are up to a publishing period old: the reply to STOP can land before the stream's last
+    MEASURING_LOP, and taking that as the latest would show every screen the past.
+    """
+    t = snapshot.get("t")
+    seen = (latest or {}).get("t")
+    numbers = (int, float)
+    return isinstance(t, numbers) and isinstance(seen, numbers) and t < seen
+
+
 class Client(Protocol):
     def request(self, message: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -155,6 +168,7 @@ class ControllerLink:
         was_connected = True
         while not self._closing.is_set():
             try:
+                first = True
                 for snapshot in self._factory(self.settings.socket_path).subscribe(
                     self.settings.pressure_hz
                 ):
@@ -163,7 +177,8 @@ class ControllerLink:
                     if snapshot.get("event") == "status":
                         snapshot = {k: v for k, v in snapshot.items() if k != "event"}
                         self.latest_at = self.clock()
-                        self._publish(snapshot, pressure=True)
+                        self._publish(snapshot, pressure=True, first=first)
+                        first = False
                         if not was_connected:
                             log.info("controller link up")
                             was_connected = True
@@ -178,8 +193,16 @@ class ControllerLink:
             self._push_changes(force_status=True)
             self._closing.wait(0.5)
 
-    def _publish(self, snapshot: dict[str, Any], *, pressure: bool) -> None:
-        self.latest = snapshot
+    def _publish(self, snapshot: dict[str, Any], *, pressure: bool, first: bool = False) -> None:
+        """Take a status and push it on, unless it is older than the one shown.
+
+        `first` is a new subscription's first snapshot: a restarted controller's clock starts
+        again from zero, and it is the truth from then on.
+        """
+        with self._lock:
+            if not first and _older(snapshot, self.latest):
+                return
+            self.latest = snapshot
         if pressure:
             event = {k: snapshot.get(k) for k in PRESSURE_KEYS}
             event["sent_at"] = time.time()

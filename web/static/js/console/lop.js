@@ -37,6 +37,9 @@ export function installLop() {
   $("lop-measure").addEventListener("click", async () => {
     if (!needPatient()) return;
     const fields = formData(form);
+    // Waiting starts before the request: the measurement's end (a STOP a moment later, say)
+    // can reach this page on the status stream before the request's own reply does.
+    measuring = true;
     try {
       await api("POST", "/api/lop/measure", {
         clinic_id: consoleState.patient.clinic_id,
@@ -45,9 +48,9 @@ export function installLop() {
         posture: fields.posture,
         cuff: fields.cuff,
       });
-      measuring = true;
-      live.textContent = t("lop.measuring");
+      if (measuring) live.textContent = t("lop.measuring");
     } catch (error) {
+      measuring = false;
       sayError(error);
     }
   });
