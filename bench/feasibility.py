@@ -130,14 +130,18 @@ def main() -> int:
         rows.setdefault(k, []).append((ours, best))
         print(f"{k + ' ' + str(s):>14} {ours[0]:>4}   {figures(ours)}   {figures(best)}")
     for k, pairs in rows.items():
-        mean_ours = tuple(statistics.mean(o[i] for o, _ in pairs) for i in (1, 2))
-        mean_best = tuple(statistics.mean(b[i] for _, b in pairs) for i in (1, 2))
-        # The lowest sample over the group is its worst, not its mean.
-        mean_ours += (min(o[3] for o, _ in pairs), statistics.mean(o[4] for o, _ in pairs))
-        mean_best += (min(b[3] for _, b in pairs), statistics.mean(b[4] for _, b in pairs))
-        print(
-            f"{'mean ' + k:>14} {'':>4}   {figures(('', *mean_ours))}   {figures(('', *mean_best))}"
-        )
+        # Means, except the lowest sample: the group's worst, not its mean.
+        group = [
+            (
+                "",
+                statistics.mean(r[1] for r in runs),
+                statistics.mean(r[2] for r in runs),
+                min(r[3] for r in runs),
+                statistics.mean(r[4] for r in runs),
+            )
+            for runs in ([o for o, _ in pairs], [b for _, b in pairs])
+        ]
+        print(f"{'all ' + k:>14} {'':>4}   {figures(group[0])}   {figures(group[1])}")
     return 0
 
 

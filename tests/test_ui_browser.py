@@ -199,6 +199,13 @@ def test_screening_and_lop_by_touch(screens: dict[str, Page]) -> None:
     shot(page, "console-lop")
 
 
+def _dismiss_and_rescreen(console: Page) -> None:
+    """Close the last session's summary; every inflation needs its own screening, so
+    re-confirm the same answers."""
+    console.locator('#session-actions [data-action="dismiss"]').tap()
+    _screen_all_no(console, prefill=True)
+
+
 def _start_short_session(page: Page) -> None:
     tab(page, "session")
     form = page.locator("#session-form")
@@ -258,9 +265,7 @@ def test_whole_session_by_touch_on_the_patient_screen(screens: dict[str, Page]) 
 
 def test_stop_mid_set_deflates_at_once(screens: dict[str, Page]) -> None:
     console = screen(screens, "console")
-    console.locator('#session-actions [data-action="dismiss"]').tap()
-    # Every session needs its own screening: re-confirm the same answers.
-    _screen_all_no(console, prefill=True)
+    _dismiss_and_rescreen(console)
     _start_short_session(console)
 
     page = screen(screens, "patient")
@@ -302,9 +307,7 @@ def test_stop_during_a_lop_measurement_says_why_there_is_no_reading(
     """STOP mid-measurement ends it as failed: the console stops waiting and names the stop."""
     console = screen(screens, "console")
     tab(console, "session")
-    console.locator('#session-actions [data-action="dismiss"]').tap()
-    # Measuring inflates the cuff: it needs the screening clearance a session needs.
-    _screen_all_no(console, prefill=True)
+    _dismiss_and_rescreen(console)  # measuring inflates the cuff: it needs the clearance too
     tab(console, "lop")
     console.locator("#lop-measure").tap()
     live = console.locator("#lop-live")
