@@ -344,6 +344,8 @@ def test_history_plot_and_export(screens: dict[str, Page]) -> None:
         " && document.getElementById('session-plot').naturalWidth > 0",
         timeout=10_000,
     )
+    # The last test's STOP flash clears by itself within its 4 s.
+    expect(page.locator("#stop-flash")).to_be_hidden(timeout=6_000)
     shot(page, "console-history")
     page.locator("#export-form").get_by_role("button", name="Export").tap()
     expect(page.locator("#export-files")).to_contain_text("index.html")
