@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from appliance.lop import LopEstimate, LopFailure, estimate_lop, load_trace_csv
+from appliance.lop.beats import heart_period
+from appliance.lop.filters import band_pass
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data" / "oscillometric"
@@ -97,6 +99,65 @@ def with_reps(t: np.ndarray, p: np.ndarray, every_s: float, first_s: float = 3.0
         inside = (t >= begin) & (t < begin + 0.8)
         spiked[inside] += np.round(25 * np.sin(np.pi * (t[inside] - begin) / 0.8))
     return spiked
+
+
+# --- heart period --------------------------------------------------------------------------
+
+
+def pulse_train(
+    heart_rate: float,
+    amplitude: tuple[float, float],
+    seconds: float,
+    seed: int,
+    second_wave: float = 0.0,
+    knocks: tuple[tuple[float, float, float], ...] = (),
+) -> np.ndarray:
+    """First-pass pulsations at 100 Hz: beats growing from amplitude[0] to amplitude[1] mmHg
+    over the second half, each with a narrower wave `second_wave` as large at mid-beat, plus
+    knocks (start s, length s, mmHg) too small to be blanked as spikes, band-passed as the
+    estimator's first pass does."""
+    rate = 100.0
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * rate)) / rate
+    x = 0.03 * rng.standard_normal(t.size)
+    begin = 0.0
+    while begin < seconds:
+        period = 60.0 / heart_rate * (1 + 0.02 * rng.standard_normal())
+        phase = (t - begin) / period
+        grown = np.clip((begin - seconds / 2) / (seconds / 2), 0.0, 1.0)
+        height = amplitude[0] + (amplitude[1] - amplitude[0]) * grown
+        beat = (phase >= 0) & (phase < 1)
+        x[beat] += height * WAVE_SCALE * beat_wave(phase[beat])
+        late = (phase >= 0.5) & (phase < 1.5)
+        x[late] += second_wave * height * WAVE_SCALE * beat_wave(2 * (phase[late] - 0.5))
+        begin += period
+    for start, length, size in knocks:
+        inside = (t >= start) & (t < start + length)
+        x[inside] += size * np.sin(np.pi * (t[inside] - start) / length)
+    return band_pass(x, rate, 0.5, 3.5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_knock_ringing_does_not_halve_a_fast_heart_rate(seed: int) -> None:
+    """Two knocks of 1-2 mmHg (below the spike threshold, so not blanked) among the weak early
+    pulsations of a 142 bpm heart. Band-passed, each rings with a dip about 0.4 s after it,
+    right on the first lag, which fell under 0.8 of the best peak: the period read 0.84 s
+    (71 bpm). On a simulated arm (seed 12012, 200 mL/s pump) that period merged beat pairs and
+    the inflation stopped at 92 mmHg of 183."""
+    signal = pulse_train(
+        142.5, (0.15, 0.75), 18.5, seed, knocks=((6.9, 0.08, 1.0), (8.4, 0.2, 2.0))
+    )
+    period, periodicity = heart_period(signal, 100.0)
+    assert period == pytest.approx(60.0 / 142.5, rel=0.05)
+    assert periodicity > 0.25
+
+
+@pytest.mark.parametrize("heart_rate", [45.0, 60.0])
+def test_a_slow_heart_with_a_wave_at_mid_beat_keeps_its_period(heart_rate: float) -> None:
+    """A second wave 0.7 as large halfway through each beat is no beat of its own."""
+    signal = pulse_train(heart_rate, (1.0, 2.0), 20.0, seed=4, second_wave=0.7)
+    period, _ = heart_period(signal, 100.0)
+    assert period == pytest.approx(60.0 / heart_rate, rel=0.05)
 
 
 # --- known occlusion -----------------------------------------------------------------------

@@ -17,8 +17,16 @@ LOW_CUT_HZ = 0.5
 # quantisation staircase (a deflation at 4-7 mmHg/s steps at 4-7 Hz) and pump noise.
 HARMONICS_KEPT = 2.0
 HIGH_CUT_RANGE_HZ = (3.0, 7.0)
-# Autocorrelation peaks this close to the best are taken as the fundamental, not a multiple.
+# Autocorrelation peaks this close to the best are taken as the fundamental, not a multiple;
+# so is a fraction of the chosen lag whose added multiples read this close to the lag's own.
 SUBHARMONIC_MARGIN = 0.8
+# Whole fractions of the chosen lag tried as the fundamental: a half and a third (a quarter is a
+# half of a half). A knock's band-passed ringing dips the autocorrelation about 0.4 s after it,
+# right on a fast heart's first lag, and can leave only its double or triple above the margin.
+FRACTIONS_TRIED = (2, 3)
+# An autocorrelation peak read at a multiple of the period may sit this share of the period
+# off: beat-to-beat variability smears the peaks a little more at each multiple.
+MULTIPLE_SLACK = 0.05
 
 
 @dataclass(frozen=True)
@@ -81,11 +89,51 @@ def heart_period(signal: np.ndarray, rate_hz: float) -> tuple[float, float]:
     if best <= 0:
         return 60.0 / 75.0, 0.0
     first = peaks[window[peaks] >= SUBHARMONIC_MARGIN * best][0]
+    # How periodic the signal is reads at the chosen lag: a multiple of the period is a period.
+    periodicity = float(np.clip(window[first], 0.0, 1.0))
+    first = _fundamental(acf, lo, peaks, first)
     # Parabolic refinement: the period resolution should not be one sample.
     y0, y1, y2 = window[first - 1], window[first], window[first + 1]
     denom = y0 - 2 * y1 + y2
     shift = 0.5 * (y0 - y2) / denom if denom < 0 else 0.0
-    return (lo + first + shift) / rate_hz, float(np.clip(y1, 0.0, 1.0))
+    return (lo + first + shift) / rate_hz, periodicity
+
+
+def _fundamental(acf: np.ndarray, lo: int, peaks: np.ndarray, chosen: int) -> int:
+    """The shortest whole fraction of the chosen lag that the autocorrelation bears out.
+
+    `peaks` and `chosen` count from lag `lo`; the fraction must be one of the peaks too.
+    """
+    for parts in FRACTIONS_TRIED:
+        fraction = (lo + chosen) / parts
+        slack = max(1, int(round(MULTIPLE_SLACK * fraction)))
+        nearby = peaks[np.abs(lo + peaks - fraction) <= slack]
+        if nearby.size and _repeats_at(acf, fraction, parts, slack):
+            return _fundamental(acf, lo, peaks, int(nearby[np.argmax(acf[lo + nearby])]))
+    return chosen
+
+
+def _repeats_at(acf: np.ndarray, fraction: float, parts: int, slack: int) -> bool:
+    """Whether the signal repeats at `fraction` of a lag, not only at the whole lag.
+
+    A single lag can be dipped by a knock, so the fraction is judged on all its multiples
+    within half the trace: the lags it adds (for a half: 1, 3, 5... times it) must read about
+    as high as the multiples of the whole lag. A slow heart with a second wave at mid-beat
+    reads low at the odd multiples of its half period and keeps its period.
+    """
+    multiples = np.arange(1, int(acf.size // 2 // fraction) + 1)
+    # One added lag beside the whole one would be the single-lag judgement again.
+    if multiples.size <= parts:
+        return False
+    heights = np.array([_height_near(acf, m * fraction, slack) for m in multiples])
+    own = heights[multiples % parts == 0].mean()
+    added = heights[multiples % parts != 0].mean()
+    return bool(own > 0 and added >= SUBHARMONIC_MARGIN * own)
+
+
+def _height_near(acf: np.ndarray, lag: float, slack: int) -> float:
+    centre = int(round(lag))
+    return float(acf[max(0, centre - slack) : centre + slack + 1].max())
 
 
 def _beats_at_peaks(pulsations: Pulsations, half_s: float, reach_s: float) -> Beats:
