@@ -188,7 +188,10 @@ def test_screening_and_lop_by_touch(screens: dict[str, Page]) -> None:
     page.locator("#screening-questions").scroll_into_view_if_needed()
     page.evaluate("window.scrollTo(0, 0)")
     shot(page, "console-screening")
+    message = page.locator("#console-message")
+    expect(message).to_have_text("Screening saved.")
     tab(page, "lop")
+    expect(message).to_have_text("")  # the last tab's message is not this tab's
     form = page.locator("#lop-form")
     form.locator('[name="first_mmhg"]').fill("148")
     form.locator('[name="second_mmhg"]').fill("152")

@@ -8,7 +8,7 @@ import { installLop } from "./console/lop.js";
 import { installPatients } from "./console/patients.js";
 import { installScreening } from "./console/screening.js";
 import { installSession } from "./console/session.js";
-import { sayError } from "./console/state.js";
+import { say, sayError } from "./console/state.js";
 
 installCommon();
 
@@ -27,6 +27,7 @@ function showTab(name) {
   for (const button of document.querySelectorAll("[data-tab]")) {
     button.setAttribute("aria-selected", String(button.dataset.tab === name));
   }
+  say(""); // the last tab's message would read as this tab's
   if (loaders[name]) loaders[name]().catch(sayError);
 }
 
