@@ -7,7 +7,7 @@ import pytest
 from hardware.clock import SimClock
 from hardware.config import HardwareConfig
 from hardware.ports import SensorError
-from hardware.sim.rig import SimulatedRig
+from hardware.sim.rig import PIN_HISTORY, SimulatedRig
 from hardware.transducer import Calibration, TransducerModel
 from tests.conftest import HeldPressure
 
@@ -54,6 +54,16 @@ def test_slow_polling_counts_missed_conversions(rig, clock) -> None:
     samples = collect(devices, clock, 1.0, poll_s=0.01)  # 100 Hz against 250 SPS
     assert len(samples) == pytest.approx(100, abs=2)
     assert devices.sensor.missed == pytest.approx(150, abs=4)
+
+
+def test_a_long_simulated_run_keeps_no_pin_history(rig, clock, held) -> None:
+    """The ready pin changes 500 times a second: a simulated appliance left on must not grow."""
+    held.mmHg = 100.0
+    devices = rig.build_devices()
+    samples = collect(devices, clock, 10.0, poll_s=0.002)
+    assert len(samples) == pytest.approx(2500, abs=5)  # the ready pin kept working throughout
+    pins = (rig.pump_pin, rig.valve_pin, rig.stop_pin, rig.ready_pin)
+    assert max(len(pin.states) for pin in pins) <= PIN_HISTORY + 1
 
 
 def test_configured_rate_is_used(clock, held) -> None:

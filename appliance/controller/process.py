@@ -13,6 +13,7 @@ from appliance.config import ApplianceConfig
 from appliance.controller.core import Controller, ControllerHardware
 from appliance.controller.ipc import ControllerServer
 from appliance.controller.loop import ControlLoop
+from appliance.controller.memory import GcPauseLog, settle_heap
 from appliance.controller.watchdog import Watchdog
 from hardware.clock import Clock, RealClock, SimClock
 
@@ -106,9 +107,13 @@ def run_controller(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     log.info("controller on %s (%s)", path, "simulated cuff" if rig else "hardware")
+    log.info("%d start-up objects frozen out of the garbage collector's scans", settle_heap())
+    pauses = GcPauseLog(log)
+    pauses.install()
     try:
         loop.run()
     finally:
+        pauses.remove()
         devices.safe()
         server.close()
         devices.close()

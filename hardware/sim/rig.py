@@ -18,6 +18,11 @@ from hardware.config import HardwareConfig
 from hardware.devices import Devices, build_devices
 from hardware.sim.plant import Plant
 
+# gpiozero's mock pins keep every change for test assertions; the ADC's ready pin changes 500
+# times a second, so a simulated appliance left running would grow without bound. Nothing here
+# reads the history: it is dropped once it is this long.
+PIN_HISTORY = 1000
+
 
 class SimulatedRig:
     """Plant + emulated chips + mock pins, advanced by a SimClock."""
@@ -40,14 +45,15 @@ class SimulatedRig:
         self.pump_pin = self.pin_factory.pin(self.config.pump_pin)
         self.valve_pin = self.pin_factory.pin(self.config.valve_pin)
         self.stop_pin = self.pin_factory.pin(self.config.stop_pin)
-        ready_pin = self.pin_factory.pin(self.config.ready_pin)
+        self.ready_pin = self.pin_factory.pin(self.config.ready_pin)
         self.adc = ADS1115Emulator(
             clock,
             {self.config.adc_channel: self._transducer_volts},
             address=self.config.i2c_address,
-            ready_pin=ready_pin,
+            ready_pin=self.ready_pin,
             seed=seed,
         )
+        self._pins = (self.pump_pin, self.valve_pin, self.stop_pin, self.ready_pin)
         self.pump_dead = False
         self.valve_stuck_closed = False
         clock.on_advance(self._advance)
@@ -82,3 +88,6 @@ class SimulatedRig:
         valve_open = self.valve_open and not self.valve_stuck_closed
         self.plant.step(dt, duty, valve_open)
         self.adc.tick(t + dt)
+        for pin in self._pins:
+            if len(pin.states) > PIN_HISTORY:
+                pin.clear_states()
