@@ -3,12 +3,11 @@
 CPython frees most objects by reference counting, but its cycle collector also scans tracked
 containers from time to time, and a full pass scans all of them. After start-up the controller
 holds tens of thousands (numpy, the drivers, gpiozero, logging): a full pass over them stops the
-loop for tens of milliseconds on a desktop core (`python bench/tick.py`), ten or more poll
-periods, and a Raspberry Pi 4 core is several times slower. Everything made before the loop
-starts lives as long as the process, so it is moved out of the collector's sight
-(`gc.freeze`): the loop's collections then scan only what the loop itself keeps. Pauses longer
-than a few poll periods are logged, so the device's journal shows them.
-"""
+loop for 15 ms on a desktop core (`python bench/tick.py`), seven poll periods, and a Raspberry
+Pi 4 core is several times slower. Everything made before the loop starts lives as long as the
+process, so it is moved out of the collector's sight (`gc.freeze`): the loop's collections then
+scan only what the loop itself keeps. Pauses longer than a few poll periods are logged, so the
+device's journal shows them."""
 
 from __future__ import annotations
 
