@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from appliance.cli import main
-from appliance.lop.live_estimate import LiveEstimate, judge
+from appliance.lop.live_estimate import LiveEstimate, judge, worker
 from appliance.lop.procedure import DEFAULT_SETTINGS, LopProcedure
 from appliance.lop.ramp_control import RampTracker
 from appliance.lop.report import Reading, combine
@@ -186,8 +187,8 @@ def test_a_fault_mid_measurement_publishes_it_as_failed_not_the_last_value() -> 
     assert c.output.pump_duty == 0.0 and c.output.valve_open
 
 
-def test_an_interrupted_measurement_shuts_its_estimating_thread() -> None:
-    """On the device the estimator runs in a worker thread; a fault must not leave it behind."""
+def test_an_interrupted_measurement_shuts_its_estimating_process() -> None:
+    """On the device the estimator runs in a worker process; a fault must not leave it behind."""
     procedure = LopProcedure({"limb": "arm"}, clock=object())  # a real clock: threaded
     assert procedure.live._pool is not None
     result = procedure.interrupted("stopped by the STOP_BUTTON fault; the cuff was deflated")
@@ -245,7 +246,13 @@ def test_ramp_tracker_follows_its_rate_and_slews_rate_changes() -> None:
     assert tracker.rate == pytest.approx(8.0)
 
 
-def test_live_estimate_in_a_worker_thread_matches_inline() -> None:
+def test_the_estimator_works_in_a_process_of_its_own() -> None:
+    """Not a thread of the controller's: numpy would hold the interpreter's lock over the loop."""
+    with worker() as pool:
+        assert pool.submit(os.getpid).result(timeout=30) != os.getpid()
+
+
+def test_live_estimate_in_a_worker_process_matches_inline() -> None:
     t, p = synthetic_trace(lop=150.0, start=40.0, stop=200.0)
     live = LiveEstimate(every_s=1.0, inline=False, arterial_fraction=0.2)
     for ti, pi in zip(t, p, strict=True):

@@ -282,7 +282,7 @@ class LopProcedure:
 
     def interrupted(self, why: str) -> dict[str, Any]:
         """A fault ended it: no value, so the console stops waiting and the record says why."""
-        self.live.close()  # its estimating thread is not needed any more
+        self.live.close()  # its estimating process is not needed any more
         return interrupted(self.result(), why)
 
     def result(self) -> dict[str, Any]:
