@@ -29,8 +29,14 @@ def judge(t_s: np.ndarray, pressure_mmHg: np.ndarray, arterial_fraction: float) 
 
 
 def worker() -> Executor:
-    """One estimating process beside the controller's."""
-    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("forkserver"))
+    """One estimating process beside the controller's.
+
+    The fork server imports the estimator once, so each measurement's worker starts with numpy
+    loaded rather than spending its first seconds on imports (a Pi's are slow).
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return ProcessPoolExecutor(1, mp_context=context)
 
 
 class LiveEstimate:
