@@ -17,6 +17,7 @@ from appliance.lop.procedure import DEFAULT_SETTINGS, LopProcedure
 from appliance.lop.ramp_control import RampTracker
 from appliance.lop.report import Reading, combine
 from appliance.simulation import SimulatedAppliance, build_simulated
+from hardware.clock import SimClock
 from hardware.sim.cuff import CuffPlant, default_plant
 from tests.test_lop_estimator import synthetic_trace
 
@@ -185,6 +186,14 @@ def test_a_fault_mid_measurement_publishes_it_as_failed_not_the_last_value() -> 
     assert "STOP" in published["reason"] and "deflated" in published["reason"]
     assert published["readings"][0]["lop_mmHg"] == pytest.approx(earlier["lop_mmHg"], abs=6.0)
     assert c.output.pump_duty == 0.0 and c.output.valve_open
+
+
+def test_only_simulated_time_that_waits_for_the_estimate_runs_it_inline() -> None:
+    """`bfr run --sim` follows the wall clock: it estimates in a worker process, as the device."""
+    real_time = LopProcedure({"limb": "arm"}, clock=SimClock(realtime=True))
+    assert real_time.live._pool is not None
+    real_time.interrupted("stopped by the STOP_UI fault; the cuff was deflated")
+    assert LopProcedure({"limb": "arm"}, clock=SimClock()).live._pool is None
 
 
 def test_an_interrupted_measurement_shuts_its_estimating_process() -> None:

@@ -105,9 +105,11 @@ class LopProcedure:
         self.repeats = int(args.get("repeats", 1))
         self.rest_s = float(args.get("rest_s", settings.rest_s))
         self.start_mmHg = settings.start_mmHg.get(args["limb"], min(settings.start_mmHg.values()))
+        # Inline only where simulated time waits for it; the simulated appliance that runs in
+        # real time (`bfr run --sim`) estimates in a worker process, as the device does.
         self.live = LiveEstimate(
             settings.estimate_every_s,
-            inline=isinstance(clock, SimClock),
+            inline=isinstance(clock, SimClock) and not clock.realtime,
             arterial_fraction=settings.arterial_fraction,
         )
         self.readings: list[Reading] = []
