@@ -82,7 +82,7 @@ class _Quiet:
         pass
 
 
-def _row(name: str, seconds: list[float], period_s: float) -> str:
+def _row(name: str, seconds: list[float], period_s: float, counted: str = "over the period") -> str:
     us = sorted(s * 1e6 for s in seconds)
 
     def at(q: float) -> float:
@@ -91,7 +91,7 @@ def _row(name: str, seconds: list[float], period_s: float) -> str:
     over = sum(1 for v in us if v > period_s * 1e6)
     return (
         f"  {name:14s} n={len(us):6d}  p50 {at(0.5):6.0f}  p99 {at(0.99):6.0f}  "
-        f"p99.9 {at(0.999):6.0f}  max {us[-1]:7.0f} us  over the period: {over}"
+        f"p99.9 {at(0.999):6.0f}  max {us[-1]:7.0f} us  {counted}: {over}"
     )
 
 
@@ -161,6 +161,9 @@ def measure(reps: int, seed: int, limb: str, freeze: bool) -> None:
     print(f"  a full collection after the set: {full * 1e3:.1f} ms over {tracked} tracked objects")
 
 
+LATE = "later than a period"
+
+
 def _estimate_forever(stop: Any) -> None:
     """The estimator on a 30 s inflation trace, again and again until told to stop."""
     t = np.arange(0.0, 30.0, 0.004)
@@ -182,7 +185,7 @@ def _wake_lateness(seconds: float, period_s: float = 0.002) -> list[float]:
 
 def estimator_beside_the_loop(seconds: float) -> None:
     print(f"a loop waking every 2 ms, {seconds:g} s each, while the LOP estimator works:")
-    print(_row("nothing beside", _wake_lateness(seconds), 0.002).replace(" over", " late over"))
+    print(_row("nothing beside", _wake_lateness(seconds), 0.002, LATE))
     stop_thread = threading.Event()
     thread = threading.Thread(target=_estimate_forever, args=(stop_thread,))
     thread.start()
@@ -191,7 +194,7 @@ def estimator_beside_the_loop(seconds: float) -> None:
     finally:
         stop_thread.set()
         thread.join()
-    print(_row("in a thread", late, 0.002).replace(" over", " late over"))
+    print(_row("in a thread", late, 0.002, LATE))
     context = multiprocessing.get_context("forkserver")
     stop_process = context.Event()
     process = context.Process(target=_estimate_forever, args=(stop_process,))
@@ -202,7 +205,7 @@ def estimator_beside_the_loop(seconds: float) -> None:
     finally:
         stop_process.set()
         process.join()
-    print(_row("in a process", late, 0.002).replace(" over", " late over"))
+    print(_row("in a process", late, 0.002, LATE))
 
 
 def main(argv: list[str] | None = None) -> int:
