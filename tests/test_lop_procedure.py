@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 
 from appliance.cli import main
+from appliance.lop import live_estimate
 from appliance.lop.live_estimate import LiveEstimate, judge, worker
 from appliance.lop.procedure import DEFAULT_SETTINGS, LopProcedure
 from appliance.lop.ramp_control import RampTracker
@@ -186,6 +188,22 @@ def test_a_fault_mid_measurement_publishes_it_as_failed_not_the_last_value() -> 
     assert "STOP" in published["reason"] and "deflated" in published["reason"]
     assert published["readings"][0]["lop_mmHg"] == pytest.approx(earlier["lop_mmHg"], abs=6.0)
     assert c.output.pump_duty == 0.0 and c.output.valve_open
+
+
+def test_an_estimator_that_fails_ends_the_measurement_not_the_controller(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its worker process killed, say: the reading fails with a reason and the cuff empties."""
+
+    def broken(*args: Any) -> None:
+        raise BrokenProcessPool("the estimating process died")
+
+    monkeypatch.setattr(live_estimate, "judge", broken)
+    run = measure(default_plant(2, limb="arm"), 2)
+    assert run.result is not None and run.result["lop_mmHg"] is None
+    assert run.result["reason"].startswith("the estimator failed (BrokenProcessPool")
+    assert run.sim.controller.state.value == "IDLE" and run.sim.controller.fault is None
+    assert_deflated(run)
 
 
 def test_only_simulated_time_that_waits_for_the_estimate_runs_it_inline() -> None:

@@ -19,6 +19,7 @@ import pytest
 import socketio
 
 from appliance.controller.ipc import ControllerClient
+from hardware.sim.plant import build_plant
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60.0
@@ -216,6 +217,37 @@ def test_a_silent_screen_lets_the_controller_deflate(sim: SimApp) -> None:
         assert time.monotonic() - hung_at < 7.0
         assert listener.client.connected
         assert wait_for(lambda: controller.request({"cmd": "reset"})["ok"], 10)
+    finally:
+        alive.set()
+        listener.close()
+        controller.close()
+
+
+def test_a_measurement_in_real_time_reads_the_lop_from_its_worker_process(sim: SimApp) -> None:
+    """The device's path: the controller process estimates in a worker process of its own."""
+    plant = build_plant(None, 0)  # what `bfr run --sim` runs by default
+    listener = Listener(sim.url)
+    controller = sim.controller()
+    alive = threading.Event()
+    listener.ping(alive)
+    try:
+        assert wait_for(lambda: bool(listener.status) and listener.status[-1].get("ui"), 5)
+        time.sleep(0.6)
+        limb = plant.patient.limb
+        assert controller.request({"cmd": "configure", "limb": limb})["ok"]
+        reply = controller.request(
+            {"cmd": "measure_lop", "limb": limb, "posture": plant.patient.posture}
+        )
+        assert reply["ok"], reply
+
+        def finished() -> bool:
+            status = controller.request({"cmd": "status"})["status"]
+            return status["state"] != "MEASURING_LOP" and status["last_lop"] is not None
+
+        assert wait_for(finished, 90), "no result"
+        status = controller.request({"cmd": "status"})["status"]
+        assert status["fault"] is None
+        assert status["last_lop"]["lop_mmHg"] == pytest.approx(plant.true_lop_mmHg, abs=8.0)
     finally:
         alive.set()
         listener.close()

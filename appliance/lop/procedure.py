@@ -203,7 +203,12 @@ class LopProcedure:
             if sample.t >= self._record_from:
                 self.live.add(sample.t, sample.mmHg)
             self._duty = self._tracker.duty(now, sample.mmHg)
-        verdict = self.live.poll(now)
+        try:
+            verdict = self.live.poll(now)
+        except Exception as error:  # whatever broke, this reading is over
+            # A bug in the estimator, or its worker process killed (out of memory): the
+            # measurement ends with a reason and the cuff empties; the controller carries on.
+            return self._fail(now, f"the estimator failed ({type(error).__name__}: {error})")
         if verdict is not None:
             if self._agrees(verdict):
                 return self._succeed(now, verdict.estimate)
