@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,33 @@ def wait_for(predicate: Any, timeout_s: float) -> bool:
     return predicate()
 
 
+@dataclass
+class LiveScreen:
+    """An open page (pinging) and the controller's socket, for one test."""
+
+    listener: Listener
+    controller: ControllerClient
+    alive: threading.Event
+    pinger: threading.Thread
+
+
+@contextmanager
+def live_screen(sim: SimApp) -> Iterator[LiveScreen]:
+    """Yields once the page's heartbeat reaches the controller: a stale one faults an inflation."""
+    listener = Listener(sim.url)
+    controller = sim.controller()
+    alive = threading.Event()
+    pinger = listener.ping(alive)
+    try:
+        assert wait_for(lambda: bool(listener.status) and listener.status[-1].get("ui"), 5)
+        time.sleep(0.6)
+        yield LiveScreen(listener, controller, alive, pinger)
+    finally:
+        alive.set()
+        listener.close()
+        controller.close()
+
+
 def test_pressure_reaches_a_socketio_client_at_20_hz_or_more(sim: SimApp) -> None:
     listener = Listener(sim.url)
     try:
@@ -170,13 +198,8 @@ def test_pressure_reaches_a_socketio_client_at_20_hz_or_more(sim: SimApp) -> Non
 
 
 def test_stop_over_socketio_deflates_the_cuff(sim: SimApp) -> None:
-    listener = Listener(sim.url)
-    controller = sim.controller()
-    alive = threading.Event()
-    listener.ping(alive)
-    try:
-        assert wait_for(lambda: bool(listener.status) and listener.status[-1].get("ui"), 5)
-        time.sleep(0.6)
+    with live_screen(sim) as screen:
+        listener, controller = screen.listener, screen.controller
         assert controller.request({"cmd": "configure", "limb": "arm", "lop_mmHg": 160})["ok"]
         assert controller.request({"cmd": "inflate", "target_mmHg": 80})["ok"]
         assert wait_for(lambda: (listener.pressure[-1][1]["mmHg"] or 0) > 60, 15)
@@ -187,28 +210,18 @@ def test_stop_over_socketio_deflates_the_cuff(sim: SimApp) -> None:
         assert wait_for(lambda: listener.pressure[-1][1]["mmHg"] < peak / 2, 5), "not deflating"
         assert controller.request({"cmd": "status"})["status"]["fault"] == "STOP_UI"
         assert wait_for(lambda: controller.request({"cmd": "reset"})["ok"], 10)
-    finally:
-        alive.set()
-        listener.close()
-        controller.close()
 
 
 def test_a_silent_screen_lets_the_controller_deflate(sim: SimApp) -> None:
     """The page stops pinging but stays connected (a hung screen): the web server withholds the
     heartbeat and the controller vents the cuff on its own."""
-    listener = Listener(sim.url)
-    controller = sim.controller()
-    alive = threading.Event()
-    pinger = listener.ping(alive)
-    try:
-        # Inflate only once the heartbeat flows: a stale one would fault at once.
-        assert wait_for(lambda: bool(listener.status) and listener.status[-1].get("ui"), 5)
-        time.sleep(0.6)
+    with live_screen(sim) as screen:
+        listener, controller = screen.listener, screen.controller
         assert controller.request({"cmd": "configure", "limb": "arm", "lop_mmHg": 160})["ok"]
         assert controller.request({"cmd": "inflate", "target_mmHg": 60})["ok"]
         assert wait_for(lambda: (listener.pressure[-1][1]["mmHg"] or 0) > 45, 15)
-        alive.set()
-        pinger.join()
+        screen.alive.set()
+        screen.pinger.join()
         hung_at = time.monotonic()
         assert wait_for(
             lambda: controller.request({"cmd": "status"})["status"]["fault"] == "HEARTBEAT_LOST", 8
@@ -217,22 +230,13 @@ def test_a_silent_screen_lets_the_controller_deflate(sim: SimApp) -> None:
         assert time.monotonic() - hung_at < 7.0
         assert listener.client.connected
         assert wait_for(lambda: controller.request({"cmd": "reset"})["ok"], 10)
-    finally:
-        alive.set()
-        listener.close()
-        controller.close()
 
 
 def test_a_measurement_in_real_time_reads_the_lop_from_its_worker_process(sim: SimApp) -> None:
     """The device's path: the controller process estimates in a worker process of its own."""
     plant = build_plant(None, 0)  # what `bfr run --sim` runs by default
-    listener = Listener(sim.url)
-    controller = sim.controller()
-    alive = threading.Event()
-    listener.ping(alive)
-    try:
-        assert wait_for(lambda: bool(listener.status) and listener.status[-1].get("ui"), 5)
-        time.sleep(0.6)
+    with live_screen(sim) as screen:
+        controller = screen.controller
         limb = plant.patient.limb
         assert controller.request({"cmd": "configure", "limb": limb})["ok"]
         reply = controller.request(
@@ -248,10 +252,6 @@ def test_a_measurement_in_real_time_reads_the_lop_from_its_worker_process(sim: S
         status = controller.request({"cmd": "status"})["status"]
         assert status["fault"] is None
         assert status["last_lop"]["lop_mmHg"] == pytest.approx(plant.true_lop_mmHg, abs=8.0)
-    finally:
-        alive.set()
-        listener.close()
-        controller.close()
 
 
 def test_health_check_reports_the_live_controller(sim: SimApp) -> None:
