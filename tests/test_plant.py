@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from hardware.sim.cuff import CuffPlant, PlantParams, default_plant, varied_plant
+from hardware.sim.cuff import CuffPlant, PlantParams, cylinder_plant, default_plant, varied_plant
 from hardware.sim.patient import LIMBS, POSTURES, Patient, random_patient
 from hardware.sim.plant import Plant, build_plant
 
@@ -390,6 +390,22 @@ def test_default_plant_meets_the_plant_contract_and_takes_overrides() -> None:
     assert arm.params.valve_orifice_mm == 1.0
     with pytest.raises(ValueError, match="no_such_knob"):
         default_plant(seed=3, no_such_knob=1.0)
+
+
+def test_the_test_cylinder_holds_still_where_a_limb_pulses() -> None:
+    spreads = {}
+    for name, plant in (("limb", default_plant(3, limb="leg")), ("cylinder", cylinder_plant(3))):
+        pump_to(plant, 100.0)
+        run(plant, 2.0)
+        held = run(plant, 5.0)
+        times = [i * DT for i in range(len(held))]
+        slope, intercept = statistics.linear_regression(times, held)  # the leak's slow fall
+        wobble = [p - (intercept + slope * t) for t, p in zip(times, held, strict=True)]
+        spreads[name] = max(wobble) - min(wobble)
+    assert spreads["cylinder"] < 0.05 < 0.5 < spreads["limb"], spreads
+    assert cylinder_plant(3).params.cuff_compliance_mL_per_mmHg == (
+        default_plant(3).params.cuff_compliance_mL_per_mmHg
+    )
 
 
 def test_bigger_compliance_inflates_slower() -> None:

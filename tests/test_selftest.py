@@ -1,5 +1,6 @@
-"""Self-test: a healthy simulated cuff passes; a leak, a dead pump and a stuck valve each fail the
-right check with advice; results are stored, shown and gate sessions; `--json` prints one object."""
+"""Self-test: a healthy simulated cuff passes; a leak, a dead pump, a stuck valve and a slow pump
+each fail the right check with advice; results are stored, shown and gate sessions; `--json`
+prints one object."""
 
 from __future__ import annotations
 
@@ -17,10 +18,11 @@ from appliance.store.audit import audit_trail
 from appliance.technician import DeviceNotReady, latest_selftest, require_passed_selftest
 from appliance.technician.link import SimLink
 from appliance.technician.progress import Progress
+from appliance.technician.pump_start import crossing_s, lost_flow_s
 from appliance.technician.selftest import CHECKS, selftest_procedure_factory
 from appliance.technician.selftest_results import record_selftest
 from appliance.technician.selftest_run import run_selftest
-from hardware.sim.cuff import default_plant
+from hardware.sim.cuff import cylinder_plant
 
 
 def _link(plant=None, seed: int = 0) -> SimLink:
@@ -43,7 +45,7 @@ def _check(report: dict, name: str) -> dict:
 
 @pytest.mark.parametrize("limb", ["arm", "leg"])
 def test_a_healthy_cuff_passes_every_check(limb: str) -> None:
-    report = _run(_link(default_plant(0, limb=limb)))
+    report = _run(_link(cylinder_plant(0, limb=limb)))
     assert report["passed"] is True
     assert [c["name"] for c in report["checks"]] == list(CHECKS)
     assert all(c["status"] == "passed" for c in report["checks"])
@@ -55,7 +57,7 @@ def test_a_healthy_cuff_passes_every_check(limb: str) -> None:
 
 
 def test_a_leaky_cuff_fails_the_leak_test() -> None:
-    report = _run(_link(default_plant(0, leak_orifice_mm=0.3)))
+    report = _run(_link(cylinder_plant(0, leak_orifice_mm=0.3)))
     assert report["passed"] is False
     leak = _check(report, "leak")
     assert leak["status"] == "failed" and leak["figure"] > 5.0
@@ -74,6 +76,40 @@ def test_a_dead_pump_fails_the_pump_check() -> None:
     assert "PUMP_NO_RISE" in pump["message"] and "hose" in pump["message"]
     assert _check(report, "leak")["status"] == "not_run"
     assert _check(report, "stop_button")["status"] == "not_run"  # controller in FAULT
+
+
+def test_a_slow_pump_fails_the_pump_start_check_after_passing_the_others() -> None:
+    report = _run(_link(cylinder_plant(0, pump_spinup_s=0.2)))
+    assert report["passed"] is False and report["fault"] is None
+    start = _check(report, "pump_start")
+    assert start["status"] == "failed" and start["figure"] > start["limit"] == 125.0
+    assert "replace the pump" in start["message"] and report["advice"] == start["message"]
+    assert [c["status"] for c in report["checks"][:5]] == ["passed"] * 5
+    assert _check(report, "stop_button")["status"] == "passed"  # the cuff was emptied
+
+
+@pytest.mark.parametrize("limb", ["arm", "leg"])
+def test_the_pump_start_figure_follows_the_motor(limb: str) -> None:
+    figures = []
+    for spinup_s in (0.02, 0.05, 0.1):
+        report = _run(_link(cylinder_plant(1, limb=limb, pump_spinup_s=spinup_s)), button=False)
+        figures.append(_check(report, "pump_start")["figure"])
+    # A first-order motor against back-pressure loses a little more than its time constant.
+    for spinup_s, ms in zip((0.02, 0.05, 0.1), figures, strict=True):
+        assert 0.8 * spinup_s * 1000 < ms < 1.5 * spinup_s * 1000, figures
+    assert figures == sorted(figures)
+
+
+def test_lost_flow_is_the_extra_time_of_a_climb_from_rest() -> None:
+    def ramp(t0: float, p0: float, rate: float, n: int) -> list[tuple[float, float]]:
+        return [(t0 + i * 0.004, p0 + rate * i * 0.004) for i in range(n)]
+
+    running = ramp(0.0, 50.0, 40.0, 600)  # 50 -> 146 mmHg at 40 mmHg/s
+    restart = [(10.0 + i * 0.004, 60.0) for i in range(20)] + ramp(10.08, 60.0, 40.0, 600)
+    assert crossing_s(running, 61.0) == pytest.approx(11.0 / 40.0)
+    assert lost_flow_s(running, restart, 10.0, 60.0, 140.0) == pytest.approx(0.08)
+    assert lost_flow_s(running, restart[:40], 10.0, 60.0, 140.0) is None  # never got there
+    assert lost_flow_s(running[:10], restart, 10.0, 60.0, 140.0) is None
 
 
 def test_a_stuck_valve_fails_the_valve_check() -> None:
@@ -142,3 +178,10 @@ def test_cli_stores_the_result_and_audits_it(tmp_path: Path, capsys: pytest.Capt
     with Store.open(tmp_path) as store:
         (entry,) = audit_trail(store, action="technician.selftest")
     assert entry.subject == "failed" and entry.detail["checks"][4]["name"] == "leak"
+
+
+def test_cli_simulates_a_slow_pump(capsys: pytest.CaptureFixture) -> None:
+    code = main(["selftest", "--sim", "--sim-fault", "slow-pump", "--no-button"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "pump_start" in out and "FAILED" in out and "replace the pump" in out

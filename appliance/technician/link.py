@@ -15,7 +15,9 @@ from typing import Any, Protocol
 from appliance.technician.errors import TechnicianError
 
 HEARTBEAT_PERIOD_S = 1.0  # the controller deflates after 3 s without one while pressurised
-SIM_FAULTS = ("pump-dead", "valve-stuck", "leak")
+SIM_FAULTS = ("pump-dead", "valve-stuck", "leak", "slow-pump")
+# Faults that are a property of the cuff or pump, so they build the plant themselves.
+_PLANT_FAULTS = {"leak": {"leak_orifice_mm": 0.3}, "slow-pump": {"pump_spinup_s": 0.2}}
 
 
 class ControllerLink(Protocol):
@@ -146,19 +148,20 @@ class SimLink:
 def simulated_link(
     plant: str | None = None, seed: int = 0, fault: str | None = None, settle_s: float = 1.0
 ) -> SimLink:
-    """The simulated appliance with the self-test offered, started and settled to IDLE."""
+    """The simulated appliance (the cuff on the test cylinder unless `plant` is given) with the
+    self-test offered, started and settled to IDLE."""
     from appliance.simulation import build_simulated, default_procedures
     from appliance.technician.selftest import selftest_procedure_factory
 
     if fault is not None and fault not in SIM_FAULTS:
         raise TechnicianError(f"unknown simulated fault {fault!r}", f"use one of {SIM_FAULTS}")
     plant_obj: Any = plant
-    if fault == "leak":
+    if plant is None or fault in _PLANT_FAULTS:
         if plant is not None:
-            raise TechnicianError("--sim-fault leak builds its own plant", "drop --plant")
-        from hardware.sim.cuff import default_plant
+            raise TechnicianError(f"--sim-fault {fault} builds its own plant", "drop --plant")
+        from hardware.sim.cuff import cylinder_plant
 
-        plant_obj = default_plant(seed, leak_orifice_mm=0.3)
+        plant_obj = cylinder_plant(seed, **_PLANT_FAULTS.get(fault or "", {}))
     try:
         app = build_simulated(
             plant_obj,

@@ -42,7 +42,11 @@ def add_sim_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sim", action="store_true", help="use a simulated cuff in simulated time, not the device"
     )
-    parser.add_argument("--plant", metavar="MODULE:CALLABLE", help="simulated plant for --sim")
+    parser.add_argument(
+        "--plant",
+        metavar="MODULE:CALLABLE",
+        help="simulated plant for --sim (default: the cuff on a test cylinder)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the simulated plant")
     parser.add_argument(
         "--sim-fault", choices=SIM_FAULTS, help="inject a fault into the simulated cuff"

@@ -37,6 +37,8 @@ LABELS = {
     "pump": "pump: filling to the leak-test pressure",
     "leak_settle": "leak test: letting the cuff settle",
     "leak": "leak test: valve closed, pump off",
+    "start_vent": "pump start: letting the cuff down",
+    "start": "pump start: restarting the pump",
 }
 
 
@@ -137,7 +139,7 @@ def _follow(link: ControllerLink, progress: Progress) -> dict[str, Any]:
 def _device_checks(
     published: dict[str, Any], fault: str | None, alarms: list[dict[str, Any]]
 ) -> list[CheckResult]:
-    """The five device checks: as measured, failed by a supervisor fault, or not reached."""
+    """The device checks: as measured, failed by a supervisor fault, or not reached."""
     done = {c["name"]: c for c in published.get("checks", [])}
     interrupted = None
     if fault is not None:

@@ -456,6 +456,16 @@ def default_plant(seed: int = 0, **overrides: Any) -> CuffPlant:
     return CuffPlant(params, patient, seed=seed)
 
 
+def cylinder_plant(seed: int = 0, **overrides: Any) -> CuffPlant:
+    """The cuff wrapped around the technician's test cylinder: no pulse, no muscle, no swelling.
+
+    Calibration and the self-test are done there (docs/technician.md), so their simulation has
+    no heartbeat for a measurement to be confused by. The cuff, pump and valve are `seed`'s.
+    """
+    still = {"pulse_volume_mL": 0.0, "artefact_rate_per_min": 0.0, "swelling_mL_per_min": 0.0}
+    return default_plant(seed, **{**still, **overrides})
+
+
 def varied_plant(seed: int = 0) -> CuffPlant:
     """A random patient and a cuff, pump, valve, leak and limb drawn over a wide range.
 
