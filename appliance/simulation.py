@@ -85,5 +85,5 @@ def build_simulated(
         on_tick=on_tick,
         procedures=procedures,
     )
-    loop = ControlLoop(controller, clock, rig.config.data_rate)
+    loop = ControlLoop(controller, clock, rig.config.data_rate, deadman=devices.deadman)
     return SimulatedAppliance(clock, plant, rig, devices, controller, loop)

@@ -53,6 +53,24 @@ class DumpValve:
         self._device.close()
 
 
+class DeadmanOutput:
+    """A GPIO the control loop toggles; a retriggerable monostable holds +12V_SW on its edges.
+
+    When the loop stalls the edges stop, the monostable times out (about 150 ms) and the pump and
+    valve lose power: the pump stops and the normally-open valve vents, whatever Linux is doing.
+    """
+
+    def __init__(self, pin: int, pin_factory: Factory | None = None) -> None:
+        self._device = DigitalOutputDevice(pin, initial_value=False, pin_factory=pin_factory)
+
+    def kick(self) -> None:
+        self._device.toggle()
+
+    def close(self) -> None:
+        self._device.off()
+        self._device.close()
+
+
 class StopButtonInput:
     """Stop button to ground with the internal pull-up; presses are latched by an edge callback."""
 

@@ -16,7 +16,8 @@ class HardwareConfig:
     """Where everything is wired (BCM numbering) and how the ADC is set up.
 
     Defaults match hardware/README.md: pump PWM on GPIO18, valve on GPIO23, stop button on GPIO17
-    (to ground, pull-up), ADS1115 ALERT/RDY on GPIO27, ADS1115 at 0x48 on I2C1, transducer on A0.
+    (to ground, pull-up), ADS1115 ALERT/RDY on GPIO27, the dead-man's toggle on GPIO22, ADS1115
+    at 0x48 on I2C1, transducer on A0.
     """
 
     i2c_address: int = 0x48
@@ -28,6 +29,7 @@ class HardwareConfig:
     valve_pin: int = 23
     stop_pin: int = 17
     ready_pin: int = 27
+    deadman_pin: int = 22
     transducer: TransducerModel = field(default_factory=TransducerModel)
     calibration: Calibration = field(default_factory=Calibration)
 
@@ -47,6 +49,7 @@ class HardwareConfig:
             "valve_pin": self.valve_pin,
             "stop_pin": self.stop_pin,
             "ready_pin": self.ready_pin,
+            "deadman_pin": self.deadman_pin,
         }
         for name, pin in pins.items():
             if pin not in BCM_PINS or pin in (2, 3):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from gpiozero import DigitalInputDevice
 from gpiozero.pins import Factory
 
-from hardware.actuators import DumpValve, PumpDriver, StopButtonInput
+from hardware.actuators import DeadmanOutput, DumpValve, PumpDriver, StopButtonInput
 from hardware.clock import Clock
 from hardware.config import HardwareConfig
 from hardware.pressure_sensor import ADS1115PressureSensor
@@ -30,6 +30,7 @@ class Devices:
     valve: DumpValve
     stop_button: StopButtonInput
     ready: DigitalInputDevice
+    deadman: DeadmanOutput
 
     def safe(self) -> None:
         """Pump off, valve open: the state every fault and every exit ends in."""
@@ -43,6 +44,7 @@ class Devices:
         self.valve.release()
         self.stop_button.close()
         self.ready.close()
+        self.deadman.close()
 
 
 def build_devices(
@@ -51,6 +53,7 @@ def build_devices(
     """Outputs first and in their safe state, so a failing sensor cannot leave the pump running."""
     pump = PumpDriver(config.pump_pin, config.pump_pwm_hz, pin_factory)
     valve = DumpValve(config.valve_pin, pin_factory)
+    deadman = DeadmanOutput(config.deadman_pin, pin_factory)  # not kicked: no power yet
     stop = StopButtonInput(config.stop_pin, pin_factory)
     ready = DigitalInputDevice(config.ready_pin, pull_up=True, pin_factory=pin_factory)
     try:
@@ -58,7 +61,10 @@ def build_devices(
     except Exception:
         pump.close()
         valve.release()
+        deadman.close()
         stop.close()
         ready.close()
         raise
-    return Devices(sensor=sensor, pump=pump, valve=valve, stop_button=stop, ready=ready)
+    return Devices(
+        sensor=sensor, pump=pump, valve=valve, stop_button=stop, ready=ready, deadman=deadman
+    )

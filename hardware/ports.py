@@ -57,6 +57,12 @@ class Valve(Protocol):
     def close(self) -> None: ...
 
 
+class Deadman(Protocol):
+    """The hardware dead-man: pump and valve have power only while it keeps being kicked."""
+
+    def kick(self) -> None: ...
+
+
 class StopButton(Protocol):
     """Physical stop button; a press is latched so a short tap between polls is never lost."""
 

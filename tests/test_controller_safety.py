@@ -161,6 +161,49 @@ def test_stop_button_opens_valve_within_20_ms() -> None:
     assert not reply["ok"] and "stop button" in reply["error"]
 
 
+def test_a_hung_loop_loses_pump_and_valve_power_within_200_ms() -> None:
+    sim = make()
+    hold(sim)
+    sim.devices.pump.set_duty(1.0)  # the loop hangs with the pump running and the valve shut
+    sim.devices.valve.close()
+    before = sim.plant.pressure_mmHg
+    sim.clock.sleep(0.12)  # time passes for the cuff, the loop does not tick
+    assert sim.rig.powered and sim.plant.pressure_mmHg > before + 5
+    sim.clock.sleep(0.08)
+    assert not sim.rig.powered  # the dead-man's monostable ran out
+    assert sim.devices.pump.duty == 1.0 and not sim.devices.valve.is_open  # the pins still say so
+    peak = sim.plant.pressure_mmHg
+    sim.clock.sleep(2.0)
+    assert sim.plant.pressure_mmHg < 10 < peak
+
+
+def test_a_fault_also_takes_pump_and_valve_power_until_reset() -> None:
+    sim = make()
+    hold(sim)
+    assert sim.rig.powered
+    sim.controller.handle({"cmd": "stop"})
+    sim.run(0.2)
+    assert not sim.rig.powered and sim.controller.state == State.FAULT
+    sim.run(3.0)  # the cuff empties before a reset is taken
+    reply = sim.controller.handle({"cmd": "reset"})
+    assert reply["ok"], reply
+    sim.run(0.05)
+    assert sim.rig.powered
+    assert sim.controller.handle({"cmd": "inflate", "target_mmHg": 120.0})["ok"]
+    assert sim.run_until(lambda: sim.controller.state == State.HOLDING, 40.0)
+
+
+def test_the_stop_button_vents_the_cuff_though_the_loop_is_hung() -> None:
+    sim = make()
+    hold(sim)
+    sim.devices.pump.set_duty(1.0)
+    sim.rig.press_stop()
+    sim.clock.sleep(0.05)  # no tick has read the button
+    assert not sim.rig.powered and sim.controller.fault is None
+    sim.clock.sleep(2.0)
+    assert sim.plant.pressure_mmHg < 10
+
+
 def test_ui_stop() -> None:
     sim = make()
     hold(sim)

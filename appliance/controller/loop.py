@@ -1,12 +1,19 @@
-"""The fixed-rate control loop: poll at twice the ADC rate, act on each fresh sample, feed systemd."""
+"""The fixed-rate control loop: poll at twice the ADC rate, act on each fresh sample, feed systemd
+and the hardware dead-man."""
 
 from __future__ import annotations
 
 import threading
 
 from appliance.controller.core import Controller
+from appliance.controller.supervisor import State
 from appliance.controller.watchdog import Watchdog
 from hardware.clock import Clock
+from hardware.ports import Deadman
+
+# The dead-man's monostable holds pump and valve power for about 150 ms after an edge: an edge
+# every 10 ms keeps it on through a late tick or two, and costs nothing next to the loop.
+DEADMAN_KICK_S = 0.01
 
 
 class ControlLoop:
@@ -18,6 +25,7 @@ class ControlLoop:
         clock: Clock,
         data_rate_sps: int,
         watchdog: Watchdog | None = None,
+        deadman: Deadman | None = None,
     ) -> None:
         self.controller = controller
         self.clock = clock
@@ -25,6 +33,8 @@ class ControlLoop:
         # conversion period of added latency (2 ms at 250 SPS): the stop path's budget is 20 ms.
         self.period_s = 1.0 / (2 * data_rate_sps)
         self.watchdog = watchdog
+        self.deadman = deadman
+        self._kicked = -float("inf")
         self.overruns = 0
         self._stop = threading.Event()
         self._ready_sent = False
@@ -50,6 +60,8 @@ class ControlLoop:
                     done = self.clock.now()  # a tick that blocked (wedged bus) shows here
                     healthy = self.controller.healthy and self.on_schedule(done, next_t)
                     self.watchdog.feed(done, healthy, self._status_text())
+                if self.deadman is not None:
+                    self._feed_deadman(now)
                 next_t += self.period_s
                 delay = next_t - self.clock.now()
                 if delay < -self.period_s * 5:
@@ -61,6 +73,16 @@ class ControlLoop:
             raise
         if self._stop.is_set():
             self._shutdown()
+
+    def _feed_deadman(self, now: float) -> None:
+        """Only a loop that keeps ticking keeps pump and valve powered, and not in FAULT: there
+        the outputs must be pump off and valve open, and without power they are, whatever drives
+        the pins."""
+        if self.controller.state == State.FAULT or now - self._kicked < DEADMAN_KICK_S:
+            return
+        assert self.deadman is not None
+        self.deadman.kick()
+        self._kicked = now
 
     def _shutdown(self) -> None:
         self.controller.safe_shutdown()

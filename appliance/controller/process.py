@@ -96,7 +96,7 @@ def run_controller(
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     server = ControllerServer(path, controller.submit, snapshots.latest)
     server.start()
-    loop = ControlLoop(controller, clock, config.hardware.data_rate, Watchdog())
+    loop = ControlLoop(controller, clock, config.hardware.data_rate, Watchdog(), devices.deadman)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:

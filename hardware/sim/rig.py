@@ -4,6 +4,11 @@ The real drivers run against it unchanged: the adafruit driver talks I2C to the 
 gpiozero devices drive `MockFactory` PWM pins that the rig reads back to step the plant. Faults a
 test can inject live here (pump dead, valve stuck closed) or on the emulator (bus errors, a stuck
 conversion, a rail).
+
+The rig is wired as hardware/README.md draws it: pump and valve take their power from +12V_SW,
+which runs through the STOP button's normally-closed contact and the dead-man's monostable. So
+pressing STOP, or a loop that stops toggling the dead-man's pin, stops the pump and vents the
+cuff whatever the pins are driven to.
 """
 
 from __future__ import annotations
@@ -22,6 +27,9 @@ from hardware.sim.plant import Plant
 # times a second, so a simulated appliance left running would grow without bound. Nothing here
 # reads the history: it is dropped once it is this long.
 PIN_HISTORY = 1000
+# The dead-man's retriggerable monostable (74HC123 with its RC): power stays on this long after
+# the last rising edge on its pin.
+DEADMAN_HOLD_S = 0.15
 
 
 class SimulatedRig:
@@ -46,6 +54,7 @@ class SimulatedRig:
         self.valve_pin = self.pin_factory.pin(self.config.valve_pin)
         self.stop_pin = self.pin_factory.pin(self.config.stop_pin)
         self.ready_pin = self.pin_factory.pin(self.config.ready_pin)
+        self.deadman_pin = self.pin_factory.pin(self.config.deadman_pin)
         self.adc = ADS1115Emulator(
             clock,
             {self.config.adc_channel: self._transducer_volts},
@@ -53,9 +62,17 @@ class SimulatedRig:
             ready_pin=self.ready_pin,
             seed=seed,
         )
-        self._pins = (self.pump_pin, self.valve_pin, self.stop_pin, self.ready_pin)
+        self._pins = (
+            self.pump_pin,
+            self.valve_pin,
+            self.stop_pin,
+            self.ready_pin,
+            self.deadman_pin,
+        )
         self.pump_dead = False
         self.valve_stuck_closed = False
+        self._deadman_level = bool(self.deadman_pin.state)
+        self._deadman_edge = -float("inf")
         clock.on_advance(self._advance)
 
     def build_devices(self) -> Devices:
@@ -64,14 +81,23 @@ class SimulatedRig:
 
     @property
     def pump_duty(self) -> float:
-        """Duty the pump pin is driven at (0 when the pin is not yet an output)."""
+        """Duty the pump pin is driven at (0 when the pin is not yet an output); with power."""
         state = self.pump_pin.state
         return float(state) if self.pump_pin.function == "output" else 0.0
 
     @property
     def valve_open(self) -> bool:
-        """Normally open: only a driven-high output closes it."""
+        """The valve's pin: normally open, only a driven-high output closes it (with power)."""
         return not (self.valve_pin.function == "output" and self.valve_pin.state)
+
+    @property
+    def powered(self) -> bool:
+        """+12V_SW is on: STOP not pressed and the dead-man toggled within its hold time."""
+        return self._powered_at(self.clock.now())
+
+    def _powered_at(self, t: float) -> bool:
+        stop_pressed = not self.stop_pin.state  # the NO and NC contacts move together
+        return t - self._deadman_edge <= DEADMAN_HOLD_S and not stop_pressed
 
     def press_stop(self) -> None:
         self.stop_pin.drive_low()
@@ -84,8 +110,13 @@ class SimulatedRig:
         return self.config.transducer.adc_volts(mmHg)
 
     def _advance(self, t: float, dt: float) -> None:
-        duty = 0.0 if self.pump_dead else self.pump_duty
-        valve_open = self.valve_open and not self.valve_stuck_closed
+        level = bool(self.deadman_pin.state)
+        if level and not self._deadman_level:  # the monostable triggers on rising edges
+            self._deadman_edge = t
+        self._deadman_level = level
+        powered = self._powered_at(t)
+        duty = self.pump_duty if powered and not self.pump_dead else 0.0
+        valve_open = (self.valve_open or not powered) and not self.valve_stuck_closed
         self.plant.step(dt, duty, valve_open)
         self.adc.tick(t + dt)
         for pin in self._pins:
