@@ -153,6 +153,11 @@ def main() -> int:
     ap.add_argument(
         "--pump-mL-s", type=float, help="project plant pump free flow (default 150 = 9 L/min)"
     )
+    ap.add_argument(
+        "--pump-spinup-ms",
+        type=float,
+        help="project plant pump motor time constant (default 50; the self-test fails over ~110)",
+    )
     args = ap.parse_args()
     names = args.controllers.split(",")
     overrides: dict = {}
@@ -160,6 +165,8 @@ def main() -> int:
         overrides["limb"] = args.limb
     if args.pump_mL_s:
         overrides["pump_free_flow_mL_s"] = args.pump_mL_s
+    if args.pump_spinup_ms:
+        overrides["pump_spinup_s"] = args.pump_spinup_ms / 1000.0
     jobs = [("default", c, s, overrides) for s in range(args.patients) for c in names]
     jobs += [("varied", c, 1000 + s, {}) for s in range(args.varied) for c in names]
     with ProcessPoolExecutor(args.jobs) as pool:
@@ -168,6 +175,7 @@ def main() -> int:
     print("30-15-15-15 at 80 % LOP, 30 s rests, cuff inflated through rests; true cuff pressure")
     which = f"{args.limb} only" if args.limb else "arm and leg"
     pump = f", pump {args.pump_mL_s:g} mL/s" if args.pump_mL_s else ""
+    pump += f", motor {args.pump_spinup_ms:g} ms" if args.pump_spinup_ms else ""
     summarise(f"project plant, {args.patients} patients ({which}{pump})", results[:n])
     if args.varied:
         summarise(f"varied plants (not tuned on), {args.varied} patients", results[n:])

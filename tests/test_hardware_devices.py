@@ -130,41 +130,44 @@ def test_mock_pins_drive_the_plant(rig, clock, held) -> None:
     assert held.last_duty == 0.0 and held.last_valve_open
 
 
+def pumping_into_a_sealed_cuff(held: HeldPressure) -> bool:
+    """What the plant received: the pump at full duty and the valve shut."""
+    return held.last_duty == 1.0 and not held.last_valve_open
+
+
+def vented(held: HeldPressure) -> bool:
+    return held.last_duty == 0.0 and held.last_valve_open
+
+
 def test_pump_and_valve_have_power_only_while_the_deadman_is_kicked(rig, clock, held) -> None:
     devices = rig.build_devices()
     devices.pump.set_duty(1.0)
     devices.valve.close()
     clock.sleep(0.05)
-    assert held.last_duty == 0.0 and held.last_valve_open  # never kicked: no power at start-up
+    assert vented(held)  # never kicked: no power at start-up
     for _ in range(30):  # a loop kicking every 10 ms for 0.3 s
         devices.deadman.kick()
         clock.sleep(0.01)
-        assert held.last_duty == 1.0 and not held.last_valve_open
+        assert pumping_into_a_sealed_cuff(held)
     clock.sleep(DEADMAN_HOLD_S - 0.02)
-    assert held.last_duty == 1.0 and not held.last_valve_open  # a late tick is ridden out
+    assert pumping_into_a_sealed_cuff(held)  # a late tick is ridden out
     clock.sleep(0.03)
-    assert held.last_duty == 0.0 and held.last_valve_open  # a stalled loop: power cut
+    assert vented(held)  # a stalled loop: power cut
     assert devices.pump.duty == 1.0 and not devices.valve.is_open  # whatever the pins say
     devices.deadman.kick()
     clock.sleep(0.01)
-    assert held.last_duty == 1.0 and not held.last_valve_open
+    assert pumping_into_a_sealed_cuff(held)
 
 
 def test_the_stop_buttons_own_contact_cuts_pump_and_valve_power(rig, clock, held) -> None:
     devices = rig.build_devices()
     devices.pump.set_duty(1.0)
     devices.valve.close()
-    devices.deadman.kick()
-    clock.sleep(0.004)
-    assert held.last_duty == 1.0 and not held.last_valve_open
-    rig.press_stop()
-    devices.deadman.kick()
-    clock.sleep(0.004)  # nobody has read the button: the contact alone vents the cuff
-    assert held.last_duty == 0.0 and held.last_valve_open
-    rig.release_stop()
-    devices.deadman.kick()
-    clock.sleep(0.004)
-    assert held.last_duty == 1.0 and not held.last_valve_open
+    for pressed in (False, True, False):
+        (rig.press_stop if pressed else rig.release_stop)()
+        devices.deadman.kick()
+        clock.sleep(0.004)  # nobody reads the button here: the contact alone vents the cuff
+        assert vented(held) if pressed else pumping_into_a_sealed_cuff(held)
 
 
 def test_closing_devices_leaves_valve_open(rig, clock, held) -> None:

@@ -230,12 +230,7 @@ class SelftestProcedure:
             self._enter("pump", now)
             return PUMP
         if t > lim.valve_empty_s:
-            message = (
-                f"the open valve left {p:.0f} mmHg after {lim.valve_empty_s:g} s: valve stuck "
-                "or exhaust blocked; repair before any session"
-            )
-            self._judge("valve", False, None, lim.valve_empty_s, message)
-            return self._finish()
+            return self._valve_stuck("valve", p, lim.valve_empty_s)
         return VENT
 
     def _pump(self, now: float, t: float, p: float, s: Sample | None) -> Actuation | None:
@@ -301,12 +296,7 @@ class SelftestProcedure:
             self._enter("start_settle", now)
             return SEAL
         if t > lim.valve_empty_s:
-            message = (
-                f"the open valve held {p:.0f} mmHg for {lim.valve_empty_s:g} s: valve stuck or "
-                "exhaust blocked; repair before any session"
-            )
-            self._judge("pump_start", False, None, lim.pump_start_max_delay_ms, message)
-            return self._finish()
+            return self._valve_stuck("pump_start", p, lim.pump_start_max_delay_ms)
         return VENT
 
     def _start_settle(self, now: float, t: float, p: float, s: Sample | None) -> Actuation | None:
@@ -358,6 +348,14 @@ class SelftestProcedure:
             "is connected and wrapped, the hose, and the pump"
         )
         self._judge("pump", False, None, lim.pump_min_rate_mmHg_s, message)
+        return self._finish()
+
+    def _valve_stuck(self, name: str, p: float, limit: float) -> None:
+        message = (
+            f"the open valve left {p:.0f} mmHg after {self.limits.valve_empty_s:g} s: valve stuck "
+            "or exhaust blocked; repair before any session"
+        )
+        self._judge(name, False, None, limit, message)
         return self._finish()
 
     def _judge(self, name: str, ok: bool, figure: float | None, limit: float, message: str) -> None:
