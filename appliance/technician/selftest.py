@@ -335,7 +335,7 @@ class SelftestProcedure:
         else:
             message = (
                 f"the pump loses {ms:.0f} ms of flow each time it starts: the motor is worn or "
-                "not the BOM's; replace the pump before treating thighs"
+                "not the BOM's; replace the pump before the next session"
             )
         self._judge("pump_start", ok, ms, limit, message)
         return self._finish()
