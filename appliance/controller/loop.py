@@ -60,8 +60,7 @@ class ControlLoop:
                     done = self.clock.now()  # a tick that blocked (wedged bus) shows here
                     healthy = self.controller.healthy and self.on_schedule(done, next_t)
                     self.watchdog.feed(done, healthy, self._status_text())
-                if self.deadman is not None:
-                    self._feed_deadman(now)
+                self._feed_deadman(now)
                 next_t += self.period_s
                 delay = next_t - self.clock.now()
                 if delay < -self.period_s * 5:
@@ -78,9 +77,10 @@ class ControlLoop:
         """Only a loop that keeps ticking keeps pump and valve powered, and not in FAULT: there
         the outputs must be pump off and valve open, and without power they are, whatever drives
         the pins."""
-        if self.controller.state == State.FAULT or now - self._kicked < DEADMAN_KICK_S:
+        if self.deadman is None or now - self._kicked < DEADMAN_KICK_S:
             return
-        assert self.deadman is not None
+        if self.controller.state == State.FAULT:
+            return
         self.deadman.kick()
         self._kicked = now
 

@@ -81,13 +81,17 @@ class SimulatedRig:
 
     @property
     def pump_duty(self) -> float:
-        """Duty the pump pin is driven at (0 when the pin is not yet an output); with power."""
+        """Duty the pump pin is driven at (0 when the pin is not yet an output).
+
+        The pump runs at it only while `powered`."""
         state = self.pump_pin.state
         return float(state) if self.pump_pin.function == "output" else 0.0
 
     @property
     def valve_open(self) -> bool:
-        """The valve's pin: normally open, only a driven-high output closes it (with power)."""
+        """The valve's pin: normally open, only a driven-high output closes it.
+
+        The valve shuts only while `powered` as well."""
         return not (self.valve_pin.function == "output" and self.valve_pin.state)
 
     @property
