@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from appliance.store import Store, records
+from appliance.technician.calibration import CalibrationPoint, new_record, write_record
+from appliance.technician.selftest import CHECKS
+from appliance.technician.selftest_results import record_selftest
 
 
 class Wall:
@@ -41,3 +46,12 @@ def start_running_session(store: Store, patient_id: int, at: float | None = None
         clinician="dr",
         at=at,
     )
+
+
+def make_ready(data_dir: Path, now: float) -> None:
+    """A calibration a day old and a self-test an hour old that passed every check there is."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    points = [CalibrationPoint(0.0, 0.0), CalibrationPoint(200.0, 200.0)]
+    write_record(data_dir, new_record(points, gauge_id="G-1", technician="tess", now=now - 86400))
+    checks = [{"name": name, "status": "passed"} for name in CHECKS]
+    record_selftest(data_dir, {"passed": True, "at_epoch": now - 3600, "checks": checks})

@@ -147,7 +147,8 @@ def test_results_gate_sessions(tmp_path: Path) -> None:
     record_selftest(tmp_path, failed)
     with pytest.raises(DeviceNotReady, match=r"failed \(leak\)"):
         require_passed_selftest(tmp_path, now)
-    record_selftest(tmp_path, {"passed": True, "at_epoch": now - 7200, "checks": []})
+    every = [{"name": name, "status": "passed"} for name in CHECKS]
+    record_selftest(tmp_path, {"passed": True, "at_epoch": now - 7200, "checks": every})
     assert require_passed_selftest(tmp_path, now)["passed"] is True
     with pytest.raises(DeviceNotReady, match="too old"):
         require_passed_selftest(tmp_path, now, max_age_s=3600)
@@ -155,6 +156,21 @@ def test_results_gate_sessions(tmp_path: Path) -> None:
     assert latest_selftest(tmp_path)["passed"] is False
     with pytest.raises(DeviceNotReady):
         require_passed_selftest(tmp_path, now)
+
+
+def test_a_passed_report_from_before_a_check_existed_asks_for_a_new_self_test(
+    tmp_path: Path,
+) -> None:
+    now = time.time()
+    before = [{"name": name, "status": "passed"} for name in CHECKS if name != "pump_start"]
+    record_selftest(tmp_path, {"passed": True, "at_epoch": now - 60, "checks": before})
+    with pytest.raises(DeviceNotReady, match="predates this software's pump_start check") as info:
+        require_passed_selftest(tmp_path, now)
+    assert "self-test again" in info.value.advice
+    skipped = [*before, {"name": "pump_start", "status": "passed"}]
+    skipped[-2]["status"] = "not_tested"  # the stop button, skipped with --no-button
+    record_selftest(tmp_path, {"passed": True, "at_epoch": now - 60, "checks": skipped})
+    assert require_passed_selftest(tmp_path, now)["passed"] is True
 
 
 def test_cli_json_is_one_object_with_figures_and_limits(capsys: pytest.CaptureFixture) -> None:

@@ -16,6 +16,7 @@ from appliance.technician.calibration import CalibrationPoint, new_record, write
 from appliance.technician.errors import TechnicianError
 from appliance.technician.logs import journal_entries, parse_since, store_entries
 from appliance.technician.release_tree import ReleaseTree
+from appliance.technician.selftest import CHECKS
 from appliance.technician.selftest_results import record_selftest
 from appliance.technician.status import gather_status, render
 
@@ -81,11 +82,13 @@ def test_status_gathers_one_screen(tmp_path: Path) -> None:
     _session_with_history(data)
     points = [CalibrationPoint(0.0, 0.0), CalibrationPoint(100.0, 101.0)]
     write_record(data, new_record(points, gauge_id="G-1", technician="t", now=NOW - 30 * 86400))
-    record_selftest(data, {"passed": True, "at": "2026-05-01T10:00:00Z", "checks": []})
+    every = [{"name": name, "status": "passed"} for name in CHECKS]
+    record_selftest(data, {"passed": True, "at": "2026-05-01T10:00:00Z", "checks": every})
     uptime = tmp_path / "uptime"
     uptime.write_text("93784.5 1000.0\n")
+    tree = _tree(tmp_path)
     status = gather_status(
-        tree=_tree(tmp_path),
+        tree=tree,
         data_dir=data,
         controller=lambda: {"state": "IDLE", "fault": None, "mmHg": 0.2, "alarms": []},
         systemctl=FakeSystemctl(),
@@ -106,6 +109,14 @@ def test_status_gathers_one_screen(tmp_path: Path) -> None:
     assert "bfr-controller active/running (2 restarts)" in screen
     assert "calibration VALID" in screen and "self-test   PASSED" in screen
     json.dumps(status)  # --json must be able to print it
+    record_selftest(data, {"passed": True, "at": "2026-05-01T10:00:00Z", "checks": every[:5]})
+    status["selftest"] = gather_status(
+        tree=tree, data_dir=data, controller=lambda: None, systemctl=None, now=NOW
+    )["selftest"]
+    assert status["selftest"]["missing"] == ["pump_start", "stop_button"]
+    assert "self-test   OUT OF DATE: lacks pump_start, stop_button; run `bfr selftest`" in render(
+        status
+    )
 
 
 def test_status_says_not_running_and_missing(tmp_path: Path, capsys) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.clinic import make_ready
 from tests.test_web_live import SimApp, launch_sim
 
 pytestmark = pytest.mark.browser
@@ -72,7 +73,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimApp]:
     data = tmp_path_factory.mktemp("ui") / "data"
     (data / "protocols").mkdir(parents=True)
     (data / "protocols" / "ui-check-short.toml").write_text(SHORT_PROTOCOL)
-    app = launch_sim(data)
+    app = launch_sim(data, "--check-readiness")  # no calibration or self-test on record yet
     yield app
     assert app.stop() == 0
 
@@ -167,6 +168,35 @@ def test_first_run_pin_then_register_a_patient(screens: dict[str, Page]) -> None
     expect(page.locator("#current-patient")).to_have_text(f"Patient {CLINIC_ID}")
     expect(page.locator("#patient-list")).to_contain_text(CLINIC_ID)
     shot(page, "console-patients")
+
+
+def test_an_appliance_not_ready_says_why_and_starts_nothing_until_fixed(
+    screens: dict[str, Page], sim: SimApp
+) -> None:
+    page = screen(screens, "console")
+    card = page.locator("#readiness")
+    expect(card).to_be_visible()
+    expect(card.locator("li")).to_have_count(2)
+    expect(card).to_contain_text("never been calibrated: a technician must calibrate")
+    expect(card).to_contain_text("not been self-tested: a technician must run the self-test")
+    page.evaluate("window.scrollTo(0, 0)")
+    shot(page, "console-not-ready")
+    tab(page, "session")
+    form = page.locator("#session-form")
+    form.locator('[name="protocol"]').select_option("ui-check-short")
+    form.locator('[name="limb"]').select_option("arm")
+    form.locator('[name="lop_source"]').select_option("recorded")
+    form.get_by_role("button", name="Start session").tap()
+    expect(page.locator("#console-message")).to_contain_text("session: the appliance is not ready")
+    expect(page.locator("#session-live")).to_be_hidden()
+    controller = sim.controller()
+    try:
+        assert controller.request({"cmd": "status"})["status"]["state"] == "IDLE"
+    finally:
+        controller.close()
+    make_ready(sim.data_dir, time.time())  # what `bfr calibrate` and `bfr selftest` leave
+    tab(page, "patients")
+    expect(card).to_be_hidden()
 
 
 def _screen_all_no(page: Page, *, prefill: bool = False) -> None:

@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 
+from appliance.cli import main
 from appliance.controller.commands import CommandError, parse_command
 from appliance.controller.supervisor import State
 from appliance.screening import QUESTIONS
 from appliance.sessions.phases import Phase
 from appliance.sessions.prompts import ENGLISH
 from appliance.store.records import LIMBS, LOP_METHODS, POSTURES, SESSION_OUTCOMES, SIDES
+from tests.clinic import make_ready
 from web.api.errors import GENERIC_500
 from web.api.sessions import ACTION_FIELDS
 from web.app import WebServer, create_server
@@ -162,6 +164,7 @@ def server(tmp_path: Path, controller: FakeController, wall: Wall) -> Iterator[W
         heartbeat_period_s=0.1,
         ui_timeout_s=0.4,
     )
+    make_ready(settings.data_dir, wall())
     built = create_server(settings, client_factory=lambda _path: FakeClient(controller), wall=wall)
     built.app.testing = True
     built.start()
@@ -589,6 +592,68 @@ def test_lop_measure_needs_clearance_and_reports_controller_refusals(console: An
     assert refused.status_code == 409 and "not available" in refused.get_json()["error"]
 
 
+def test_nothing_inflates_a_limb_until_calibration_and_self_test_allow_it(
+    console: Any, server: WebServer, controller: FakeController, wall: Wall
+) -> None:
+    register(console)
+    console.post(
+        "/api/patients/P-0001/screenings",
+        json={"limb": "arm", "side": "left", "answers": all_no()},
+    )
+    measure = {"clinic_id": "P-0001", "limb": "arm", "side": "left", "posture": "seated"}
+    plan = measure | {"protocol": "standard-30-15-15-15", "pct_lop": 50, "lop_source": "recorded"}
+    data = server.state.settings.data_dir
+    assert console.get("/api/readiness").get_json() == {
+        "ready": True,
+        "checked": True,
+        "problems": [],
+    }
+    (data / "calibration.toml").unlink()
+    selftest = json.loads((data / "selftest.json").read_text())
+    selftest["checks"] = [c for c in selftest["checks"] if c["name"] != "pump_start"]
+    (data / "selftest.json").write_text(json.dumps(selftest))  # as written before pump_start
+    readiness = console.get("/api/readiness").get_json()
+    assert readiness["ready"] is False
+    assert [p["advice"] for p in readiness["problems"]] == [
+        "a technician must calibrate the pressure sensor (`bfr calibrate`)",
+        "a technician must run the self-test again (`bfr selftest`)",
+    ]
+    for path, body in (("/api/sessions", plan), ("/api/lop/measure", measure)):
+        refused = console.post(path, json=body)
+        error = refused.get_json()["error"]
+        assert refused.status_code == 409, error
+        assert "never been calibrated" in error and "pump_start check" in error
+    assert server.state.sessions.view() == {"active": False}
+    assert controller.count("inflate") == controller.count("measure_lop") == 0
+
+    make_ready(data, wall() - 3 * 86400)
+    # A self-test three days old passes unless the clinic asks for one every day.
+    assert console.get("/api/readiness").get_json()["ready"] is True
+    daily = WebSettings(data_dir=data, socket_path="none", selftest_max_age_s=86400)
+    server.state.settings = daily
+    too_old = console.post("/api/sessions", json=plan)
+    assert too_old.status_code == 409 and "too old" in too_old.get_json()["error"]
+    server.state.settings = WebSettings(data_dir=data, socket_path="none")
+    assert console.post("/api/sessions", json=plan).status_code == 201
+
+
+def test_a_simulated_rig_needs_no_calibration_or_self_test(tmp_path: Path) -> None:
+    settings = WebSettings(data_dir=tmp_path, socket_path="none", device_checks=False)
+    built = create_server(settings, client_factory=lambda _path: FakeClient(FakeController()))
+    try:
+        client = built.app.test_client()
+        assert (
+            client.post("/api/console/pin", json={"pin": PIN, "clinician": "dr"}).status_code == 201
+        )
+        assert client.get("/api/readiness").get_json() == {
+            "ready": True,
+            "checked": False,
+            "problems": [],
+        }
+    finally:
+        built.close()
+
+
 def test_protocols_listed_with_pct_lop_rules(console: Any) -> None:
     data = console.get("/api/protocols").get_json()
     names = {p["name"] for p in data["protocols"]}
@@ -784,3 +849,14 @@ def test_settings_keep_the_heartbeat_inside_the_controller_timeout(tmp_path: Pat
         WebSettings(data_dir=tmp_path, socket_path="s", ui_timeout_s=3.0)
     with pytest.raises(ValueError, match="pressure_hz"):
         WebSettings(data_dir=tmp_path, socket_path="s", pressure_hz=10)
+
+
+@pytest.mark.parametrize("hours", ["0", "-1", "nan", "inf"])
+def test_a_self_test_age_limit_must_be_a_positive_time(
+    tmp_path: Path, hours: str, capsys: pytest.CaptureFixture
+) -> None:
+    with pytest.raises(ValueError, match="self-test max age"):
+        WebSettings(data_dir=tmp_path, socket_path="s", selftest_max_age_s=float(hours) * 3600)
+    argv = ["web", "--data-dir", str(tmp_path), "--port", "0", "--selftest-max-age-h", hours]
+    assert main(argv) == 2
+    assert "self-test max age" in capsys.readouterr().err

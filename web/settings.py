@@ -29,6 +29,11 @@ class WebSettings:
     console_idle_lock_s: float = 300.0
     pin_max_failures: int = 5
     pin_lockout_s: float = 60.0
+    # Sessions and LOP measurements need a valid calibration and a passed self-test on record
+    # (`appliance.technician.readiness`); only a simulated rig (`bfr run --sim`) goes without.
+    device_checks: bool = True
+    # A self-test older than this refuses them too (e.g. 86400 for one every day of use).
+    selftest_max_age_s: float | None = None
 
     def __post_init__(self) -> None:
         if not 20.0 <= self.pressure_hz <= 50.0:
@@ -37,3 +42,5 @@ class WebSettings:
             raise ValueError("heartbeat_period_s: must be 0.1-1.0 s (the controller waits 3 s)")
         if not self.heartbeat_period_s < self.ui_timeout_s <= 2.5:
             raise ValueError("ui_timeout_s: must exceed the heartbeat period and stay under 2.5 s")
+        if self.selftest_max_age_s is not None and not 0 < self.selftest_max_age_s < 1e9:
+            raise ValueError("self-test max age: must be a positive number of hours, or none")

@@ -36,6 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plant", help="plant MODULE:CALLABLE for the simulated cuff")
     p.add_argument("--seed", type=int, default=0, help="seed for the simulated plant")
     p.add_argument("--language", default="en", help="screen language (default en)")
+    p.add_argument(
+        "--check-readiness",
+        action="store_true",
+        help="refuse sessions and LOP measurements without calibration and self-test records in "
+        "the data directory, as the appliance does (default: the simulated rig needs none)",
+    )
     p.set_defaults(func=run)
 
 
@@ -102,7 +108,13 @@ def run(args: argparse.Namespace) -> int:
         if problem:
             print(f"bfr run: {problem}", file=sys.stderr)
             return 1
-        settings = WebSettings(data_dir=data_dir, socket_path=socket_path, language=args.language)
+        # The simulated rig has no transducer to calibrate and no cuff to self-test.
+        settings = WebSettings(
+            data_dir=data_dir,
+            socket_path=socket_path,
+            language=args.language,
+            device_checks=args.check_readiness,
+        )
         try:
             http = HttpServer(create_server(settings), args.host, args.port)
         except OSError as exc:
@@ -120,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         def ready(url: str) -> None:
             print(f"bfr run: open {url} (clinician console: {url}console)", flush=True)
             print(f"bfr run: controller socket {socket_path}", flush=True)
+            if not args.check_readiness:
+                print("bfr run: simulated rig: no calibration or self-test required", flush=True)
             if args.data_dir is None:
                 print(f"bfr run: records in {data_dir} (removed on exit)", flush=True)
 

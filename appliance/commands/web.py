@@ -34,6 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"screen language, a file in web/i18n (default {DEFAULT_LANGUAGE})",
     )
     p.add_argument(
+        "--selftest-max-age-h",
+        type=float,
+        metavar="H",
+        help="refuse sessions when the last self-test is older than H hours "
+        "(default: no age limit; a failed or missing self-test always refuses)",
+    )
+    p.add_argument(
         "--set-pin",
         action="store_true",
         help="set the clinician console PIN (4-8 digits, asked twice) and exit",
@@ -59,11 +66,17 @@ def run(args: argparse.Namespace) -> int:
     from web.settings import WebSettings
 
     quiet_request_log()
-    settings = WebSettings(
-        data_dir=data_dir,
-        socket_path=args.socket or config.paths.socket,
-        language=args.language,
-    )
+    max_age_h = args.selftest_max_age_h
+    try:
+        settings = WebSettings(
+            data_dir=data_dir,
+            socket_path=args.socket or config.paths.socket,
+            language=args.language,
+            selftest_max_age_s=None if max_age_h is None else max_age_h * 3600.0,
+        )
+    except ValueError as exc:
+        print(f"bfr web: {exc}", file=sys.stderr)
+        return 2
     try:
         http = HttpServer(create_server(settings), args.host, args.port)
     except OSError as exc:

@@ -242,7 +242,7 @@ def require_valid_calibration(data_dir: Path | str, now: float) -> CalibrationRe
     state = calibration_state(Path(data_dir), now)
     if not state.valid or state.record is None:
         raise DeviceNotReady(
-            f"no session: {state.message}",
+            state.message,
             "a technician must calibrate the pressure sensor (`bfr calibrate`)",
         )
     return state.record

@@ -1,8 +1,9 @@
 """Self-test results in the data directory: the latest for the clinician screen, and the gate.
 
 `selftest.json` holds the latest result (written atomically); every result also goes to the audit
-trail, which is the history. Sessions are refused while the latest self-test failed, or when
-there is none.
+trail, which is the history. Sessions are refused while the latest self-test failed, when there
+is none, and when it predates a check this software runs (an update that adds a check asks for a
+self-test before the next session, rather than trusting a report that never looked).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from appliance.technician.atomic_file import write_atomically
 from appliance.technician.errors import DeviceNotReady, TechnicianError
+from appliance.technician.selftest import CHECKS
 
 SELFTEST_FILE = "selftest.json"
 
@@ -45,30 +47,50 @@ def latest_selftest(data_dir: Path | str) -> dict[str, Any] | None:
     return report
 
 
+def missing_checks(report: dict[str, Any]) -> list[str]:
+    """The checks this software runs that the report has no result for, in the self-test's order."""
+    checks = report.get("checks")
+    done = (
+        {c.get("name") for c in checks if isinstance(c, dict)}
+        if isinstance(checks, list)
+        else set()
+    )
+    return [name for name in CHECKS if name not in done]
+
+
 def require_passed_selftest(
     data_dir: Path | str, now: float, max_age_s: float | None = None
 ) -> dict[str, Any]:
     """For the session start: the latest report, or DeviceNotReady.
 
-    Refuses when no self-test has run or the latest failed; with `max_age_s` also when it is
-    older than that (e.g. 86400 for a self-test every day of use). `now` is `time.time()`.
+    Refuses when no self-test has run, the latest failed or it lacks a check this software runs;
+    with `max_age_s` also when it is older than that (e.g. 86400 for a self-test every day of
+    use). `now` is `time.time()`.
     """
     report = latest_selftest(data_dir)
     if report is None:
         raise DeviceNotReady(
-            "no session: the appliance has not been self-tested",
-            "run the self-test (`bfr selftest`)",
+            "the appliance has not been self-tested",
+            "a technician must run the self-test (`bfr selftest`)",
         )
     if not report["passed"]:
         failed = [c["name"] for c in report.get("checks", []) if c.get("status") == "failed"]
         what = ", ".join(failed) or report.get("message") or "see the report"
         raise DeviceNotReady(
-            f"no session: the last self-test failed ({what})",
+            f"the last self-test failed ({what})",
             "have a technician fix the fault and run the self-test again (`bfr selftest`)",
+        )
+    missing = missing_checks(report)
+    if missing:
+        raise DeviceNotReady(
+            "the last self-test predates this software's "
+            + ", ".join(missing)
+            + (" checks" if len(missing) > 1 else " check"),
+            "a technician must run the self-test again (`bfr selftest`)",
         )
     at = report.get("at_epoch")
     if max_age_s is not None and (not isinstance(at, int | float) or now - at > max_age_s):
         raise DeviceNotReady(
-            "no session: the last self-test is too old", "run the self-test (`bfr selftest`)"
+            "the last self-test is too old", "a technician must run the self-test (`bfr selftest`)"
         )
     return report

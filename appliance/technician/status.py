@@ -15,7 +15,7 @@ from appliance.store import DB_NAME
 from appliance.store.db import connect
 from appliance.technician.calibration import calibration_state
 from appliance.technician.release_tree import ReleaseTree
-from appliance.technician.selftest_results import latest_selftest
+from appliance.technician.selftest_results import latest_selftest, missing_checks
 from appliance.technician.services import STOP_ORDER, Systemctl
 from appliance.technician.update import read_last_update
 
@@ -130,6 +130,7 @@ def _selftest(data_dir: Path) -> dict[str, Any] | None:
         "passed": report.get("passed"),
         "at": report.get("at"),
         "failed": failed,
+        "missing": missing_checks(report),
         "message": report.get("message") or report.get("advice", ""),
     }
 
@@ -189,7 +190,12 @@ def render(status: dict[str, Any]) -> str:
     if st is None:
         lines.append("self-test   never run")
     else:
-        verdict = "PASSED" if st["passed"] else "FAILED " + ", ".join(st["failed"])
+        if not st["passed"]:
+            verdict = "FAILED " + ", ".join(st["failed"])
+        elif st["missing"]:
+            verdict = f"OUT OF DATE: lacks {', '.join(st['missing'])}; run `bfr selftest`"
+        else:
+            verdict = "PASSED"
         lines.append(f"self-test   {verdict} ({st['at'] or 'unknown time'})")
     disk = status["data_partition"]
     if disk:

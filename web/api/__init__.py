@@ -12,6 +12,7 @@ from web.api import (
     lop,
     patients,
     protocols,
+    readiness,
     screening,
     sessions,
 )
@@ -23,6 +24,7 @@ BLUEPRINTS = (
     language.bp,
     patients.bp,
     screening.bp,
+    readiness.bp,
     lop.bp,
     protocols.bp,
     sessions.bp,

@@ -13,6 +13,7 @@ from web.api.body import Body
 from web.api.controller import controller_reply
 from web.api.errors import ApiError
 from web.api.patients import find_patient
+from web.api.readiness import require_ready
 from web.api.records_json import lop_json
 from web.console_auth import clinician, clinician_required
 from web.state import web_state
@@ -80,8 +81,8 @@ def record(clinic_id: str) -> Any:
 @bp.post("/lop/measure")
 @clinician_required
 def measure() -> Any:
-    """Start the controller's LOP measurement. It inflates the cuff, so it needs the screening
-    clearance of that limb and side, as a session does."""
+    """Start the controller's LOP measurement. It inflates the cuff on a limb, so it needs what a
+    session needs: the screening clearance of that limb and side and a ready appliance."""
     body = Body(("clinic_id", "limb", "side", "posture", "cuff"))
     clinic_id = body.text("clinic_id", max_len=32)
     limb = body.choice("limb", LIMBS)
@@ -95,6 +96,7 @@ def measure() -> Any:
         raise ApiError(f"screening: {result.problem}", 409)
     if state.sessions.active():
         raise ApiError("a session is running: finish or abort it first", 409)
+    require_ready("LOP measurement")
     return controller_reply(
         state.link.request(
             {"cmd": "measure_lop", "limb": limb, "side": side, "posture": posture, "cuff": cuff}

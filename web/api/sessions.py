@@ -18,6 +18,7 @@ from web.api.errors import ApiError
 from web.api.lop import MAX_CUFF_CHARS
 from web.api.patients import find_patient
 from web.api.protocols import find_protocol
+from web.api.readiness import require_ready
 from web.api.records_json import session_json, set_json
 from web.console_auth import clinician, clinician_required
 from web.session_link import SessionBusy
@@ -82,6 +83,7 @@ def start_session() -> Any:
     state = web_state()
     if state.link.latest is None:
         raise ApiError("the controller is not answering: check it before starting", 503)
+    require_ready("session")
     try:
         view = state.sessions.begin(
             patient_id=patient.id,

@@ -6,6 +6,7 @@ import { installHistory } from "./console/history.js";
 import { installLock } from "./console/lock.js";
 import { installLop } from "./console/lop.js";
 import { installPatients } from "./console/patients.js";
+import { installReadiness } from "./console/readiness.js";
 import { installScreening } from "./console/screening.js";
 import { installSession } from "./console/session.js";
 import { say, sayError } from "./console/state.js";
@@ -20,6 +21,7 @@ const loaders = {
   history: installHistory(),
 };
 installDevice();
+const refreshReadiness = installReadiness();
 installChart(document.getElementById("live-chart"));
 
 function showTab(name) {
@@ -28,6 +30,7 @@ function showTab(name) {
     button.setAttribute("aria-selected", String(button.dataset.tab === name));
   }
   say(""); // the last tab's message would read as this tab's
+  refreshReadiness().catch(sayError);
   if (loaders[name]) loaders[name]().catch(sayError);
 }
 
