@@ -108,15 +108,17 @@ def test_status_gathers_one_screen(tmp_path: Path) -> None:
     assert "1 d 2 h 3 min" in screen
     assert "bfr-controller active/running (2 restarts)" in screen
     assert "calibration VALID" in screen and "self-test   PASSED" in screen
+    assert status["treatment"] == [] and "treatment   allowed" in screen
     json.dumps(status)  # --json must be able to print it
     record_selftest(data, {"passed": True, "at": "2026-05-01T10:00:00Z", "checks": every[:5]})
-    status["selftest"] = gather_status(
+    stale = gather_status(
         tree=tree, data_dir=data, controller=lambda: None, systemctl=None, now=NOW
-    )["selftest"]
-    assert status["selftest"]["missing"] == ["pump_start", "stop_button"]
-    assert "self-test   OUT OF DATE: lacks pump_start, stop_button; run `bfr selftest`" in render(
-        status
     )
+    assert stale["selftest"]["missing"] == ["pump_start", "stop_button"]
+    screen = render(stale)
+    assert "self-test   OUT OF DATE: lacks pump_start, stop_button; run `bfr selftest`" in screen
+    assert "treatment   REFUSED" in screen
+    assert "predates this software's pump_start, stop_button checks: a technician" in screen
 
 
 def test_status_says_not_running_and_missing(tmp_path: Path, capsys) -> None:
@@ -130,6 +132,10 @@ def test_status_says_not_running_and_missing(tmp_path: Path, capsys) -> None:
     screen = render(status)
     assert "controller  not running" in screen
     assert "calibration MISSING" in screen and "self-test   never run" in screen
+    assert [p["message"] for p in status["treatment"]] == [
+        "the transducer has never been calibrated",
+        "the appliance has not been self-tested",
+    ]
     code = main(["status", "--json", "--data-dir", str(tmp_path), "--socket", str(tmp_path / "s")])
     assert code == 0
     assert json.loads(capsys.readouterr().out)["controller"]["state"] == "not running"

@@ -14,6 +14,10 @@ class TechnicianError(Exception):
     def __str__(self) -> str:
         return f"{self.message} - {self.advice}" if self.advice else self.message
 
+    def to_dict(self) -> dict[str, str]:
+        """For JSON: the screens show the message and the advice apart."""
+        return {"message": self.message, "advice": self.advice}
+
 
 class DeviceNotReady(TechnicianError):
     """The appliance must not treat patients now (calibration or self-test missing or failed)."""

@@ -14,6 +14,7 @@ from appliance import __version__
 from appliance.store import DB_NAME
 from appliance.store.db import connect
 from appliance.technician.calibration import calibration_state
+from appliance.technician.readiness import readiness_problems
 from appliance.technician.release_tree import ReleaseTree
 from appliance.technician.selftest_results import latest_selftest, missing_checks
 from appliance.technician.services import STOP_ORDER, Systemctl
@@ -39,6 +40,7 @@ def gather_status(
         "recent_alarms": _recent_alarms(data_dir),
         "calibration": calibration_state(data_dir, now).to_dict(),
         "selftest": _selftest(data_dir),
+        "treatment": [p.to_dict() for p in readiness_problems(data_dir, now)],
         "data_partition": _disk(data_dir),
         "last_update": read_last_update(data_dir),
     }
@@ -197,6 +199,12 @@ def render(status: dict[str, Any]) -> str:
         else:
             verdict = "PASSED"
         lines.append(f"self-test   {verdict} ({st['at'] or 'unknown time'})")
+    problems = status["treatment"]
+    if problems:
+        lines.append("treatment   REFUSED: no session or LOP measurement until this is fixed")
+        lines += [f"            {p['message']}: {p['advice']}" for p in problems]
+    else:
+        lines.append("treatment   allowed (calibration valid, self-test passed)")
     disk = status["data_partition"]
     if disk:
         lines.append(

@@ -25,17 +25,15 @@ def _problems() -> list[DeviceNotReady]:
     )
 
 
-def _json(problems: list[DeviceNotReady]) -> list[dict[str, str]]:
-    return [{"message": p.message, "advice": p.advice} for p in problems]
-
-
 def require_ready(what: str) -> None:
     """Refuse (409) `what` while the calibration or the self-test does not allow treatment."""
     problems = _problems()
     if problems:
         reasons = "; ".join(str(p) for p in problems)
         raise ApiError(
-            f"{what}: the appliance is not ready: {reasons}", 409, problems=_json(problems)
+            f"{what}: the appliance is not ready: {reasons}",
+            409,
+            problems=[p.to_dict() for p in problems],
         )
 
 
@@ -47,6 +45,6 @@ def readiness() -> Any:
         {
             "ready": not problems,
             "checked": web_state().settings.device_checks,
-            "problems": _json(problems),
+            "problems": [p.to_dict() for p in problems],
         }
     )
