@@ -181,12 +181,7 @@ def test_an_appliance_not_ready_says_why_and_starts_nothing_until_fixed(
     expect(card).to_contain_text("not been self-tested: a technician must run the self-test")
     page.evaluate("window.scrollTo(0, 0)")
     shot(page, "console-not-ready")
-    tab(page, "session")
-    form = page.locator("#session-form")
-    form.locator('[name="protocol"]').select_option("ui-check-short")
-    form.locator('[name="limb"]').select_option("arm")
-    form.locator('[name="lop_source"]').select_option("recorded")
-    form.get_by_role("button", name="Start session").tap()
+    _submit_short_session(page)
     expect(page.locator("#console-message")).to_contain_text("session: the appliance is not ready")
     expect(page.locator("#session-live")).to_be_hidden()
     controller = sim.controller()
@@ -239,7 +234,8 @@ def _dismiss_and_rescreen(console: Page) -> None:
     _screen_all_no(console, prefill=True)
 
 
-def _start_short_session(page: Page) -> None:
+def _submit_short_session(page: Page) -> None:
+    """The short protocol on the left arm at the LOP on record, as a clinician plans it."""
     tab(page, "session")
     form = page.locator("#session-form")
     form.locator('[name="protocol"]').select_option("ui-check-short")
@@ -247,6 +243,10 @@ def _start_short_session(page: Page) -> None:
     form.locator('[name="lop_source"]').select_option("recorded")
     expect(form.locator('[name="pct_lop"]')).to_have_value("50")
     form.get_by_role("button", name="Start session").tap()
+
+
+def _start_short_session(page: Page) -> None:
+    _submit_short_session(page)
     expect(page.locator("#session-live")).to_be_visible()
 
 
