@@ -50,11 +50,9 @@ def latest_selftest(data_dir: Path | str) -> dict[str, Any] | None:
 def missing_checks(report: dict[str, Any]) -> list[str]:
     """The checks this software runs that the report has no result for, in the self-test's order."""
     checks = report.get("checks")
-    done = (
-        {c.get("name") for c in checks if isinstance(c, dict)}
-        if isinstance(checks, list)
-        else set()
-    )
+    if not isinstance(checks, list):
+        return list(CHECKS)
+    done = {c.get("name") for c in checks if isinstance(c, dict)}
     return [name for name in CHECKS if name not in done]
 
 
