@@ -24,8 +24,14 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Paths:
-    socket: str = "/run/bfr/controller.sock"
+    socket: str = "/run/bfr/controller.sock"  # the clinic's: the web UI, group bfr
+    technician_socket: str = "/run/bfr/technician.sock"  # root only: calibration, self-test
     data_dir: str = "/data/bfr"
+
+
+def technician_socket_beside(socket: str) -> str:
+    """The technician socket of a controller started on another clinic socket (tests, desk demo)."""
+    return str(Path(socket).with_suffix(".technician.sock"))
 
 
 @dataclass(frozen=True)

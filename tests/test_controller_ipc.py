@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import stat
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -14,11 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance.controller.commands import COMMANDS, CommandError, parse_command
+from appliance.controller.gate import TECHNICIAN_ONLY, TREATING, ClinicGate
 from appliance.controller.ipc import ControllerClient, ControllerServer
-from appliance.controller.process import Snapshots
+from appliance.controller.process import Snapshots, readiness
 from appliance.controller.supervisor import State
 from appliance.simulation import SimulatedAppliance, build_simulated
 from hardware.sim.cuff import default_plant
+from tests.clinic import make_ready
 
 
 @pytest.fixture
@@ -37,6 +43,14 @@ def running(tmp_path: Path) -> Iterator[tuple[SimulatedAppliance, str]]:
     sim.loop.stop()
     loop_thread.join(5)
     server.close()
+
+
+def wait_until_idle(client: ControllerClient) -> None:
+    """Let the power-up deflation finish, so nothing changes on its own during a test."""
+    deadline = time.monotonic() + 10
+    while client.request({"cmd": "status"})["status"]["state"] != "IDLE":
+        assert time.monotonic() < deadline, "controller never settled to IDLE"
+        time.sleep(0.05)
 
 
 def raw_exchange(path: str, payload: bytes) -> dict:
@@ -63,11 +77,7 @@ def test_status_and_commands_over_socket(running) -> None:
 def test_bad_commands_get_clear_errors_and_change_nothing(running) -> None:
     sim, path = running
     client = ControllerClient(path)
-    # Let the power-up deflation finish first, so nothing changes on its own during the test.
-    deadline = time.monotonic() + 10
-    while client.request({"cmd": "status"})["status"]["state"] != "IDLE":
-        assert time.monotonic() < deadline, "controller never settled to IDLE"
-        time.sleep(0.05)
+    wait_until_idle(client)
     before = "IDLE"
     cases = {
         "cmd: must be one of": {"cmd": "explode"},
@@ -86,6 +96,96 @@ def test_bad_commands_get_clear_errors_and_change_nothing(running) -> None:
     assert "longer" in raw_exchange(path, b"x" * 5000 + b"\n")["error"]
     assert client.request({"cmd": "status"})["status"]["state"] == before
     assert sim.controller.target is None
+
+
+def test_the_clinic_socket_inflates_no_limb_until_the_appliance_is_ready(running) -> None:
+    """Defence in depth behind the web server's own check: a request that reaches the clinic's
+    socket without calibration and self-test records inflates nothing, whoever sent it; the
+    technician socket, which only root and the controller's user may open, still can."""
+    sim, technician_path = running
+    data_dir = Path(technician_path).parent / "data"
+    clinic_path = str(Path(technician_path).parent / "clinic.sock")
+    snapshots = Snapshots(sim.controller)
+    clinic = ControllerServer(
+        clinic_path, ClinicGate(sim.controller.submit, readiness(data_dir)), snapshots.latest
+    )
+    clinic.start()
+    try:
+        web, technician = ControllerClient(clinic_path), ControllerClient(technician_path)
+        wait_until_idle(technician)
+        assert web.request({"cmd": "configure", "limb": "arm", "lop_mmHg": 150})["ok"]
+        refused = web.request({"cmd": "inflate", "target_mmHg": 100})
+        assert not refused["ok"] and "inflate: the appliance is not ready" in refused["error"]
+        assert any("calibrat" in p for p in refused["not_ready"])
+        assert any("self-test" in p for p in refused["not_ready"])
+        lop = web.request({"cmd": "measure_lop", "limb": "arm"})
+        assert not lop["ok"] and "measure_lop: the appliance is not ready" in lop["error"]
+        for message in ({"cmd": "selftest"}, {"cmd": "set_calibration", "zero_mmHg": 5, "span": 1}):
+            reply = web.request(message)
+            assert not reply["ok"] and "only on the technician socket" in reply["error"], reply
+        time.sleep(0.2)
+        status = technician.request({"cmd": "status"})["status"]
+        assert status["state"] == "IDLE" and status["pump_duty"] == 0 and status["valve_open"]
+        assert sim.controller.target is None and sim.rig.valve_open
+        assert sim.devices.sensor.calibration.zero_mmHg == 0  # set_calibration changed nothing
+
+        reply = technician.request({"cmd": "inflate", "target_mmHg": 100})
+        assert reply["ok"], reply
+        assert technician.request({"cmd": "deflate"})["ok"]
+        wait_until_idle(technician)
+
+        make_ready(data_dir, time.time())
+        assert web.request({"cmd": "inflate", "target_mmHg": 100})["ok"]
+        assert sim.controller.target == 100
+        assert web.request({"cmd": "deflate"})["ok"]
+        web.close()
+        technician.close()
+    finally:
+        clinic.close()
+
+
+def test_the_controller_process_serves_both_sockets_and_checks_readiness(tmp_path: Path) -> None:
+    """`bfr controller --sim --check-readiness` wired as the device is: the clinic's socket for
+    the shared group and gated, the technician socket for its own user only."""
+    clinic_path = str(tmp_path / "controller.sock")
+    technician_path = str(tmp_path / "controller.technician.sock")
+    command = [sys.executable, "-m", "appliance", "controller", "--sim", "--check-readiness"]
+    command += ["--socket", clinic_path, "--data-dir", str(tmp_path / "data")]
+    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        technician = ControllerClient(technician_path, timeout_s=1.0)
+        deadline = time.monotonic() + 30
+        while not (Path(technician_path).exists() and technician.request({"cmd": "status"})["ok"]):
+            assert child.poll() is None and time.monotonic() < deadline, "controller did not start"
+            time.sleep(0.1)
+        modes = {p: stat.S_IMODE(os.stat(p).st_mode) for p in (clinic_path, technician_path)}
+        assert modes == {clinic_path: 0o660, technician_path: 0o600}
+        web = ControllerClient(clinic_path)
+        wait_until_idle(web)
+        refused = web.request({"cmd": "inflate", "target_mmHg": 60})
+        assert not refused["ok"] and len(refused["not_ready"]) == 2, refused
+        assert technician.request({"cmd": "inflate", "target_mmHg": 60})["ok"]
+        assert technician.request({"cmd": "deflate"})["ok"]
+        web.close()
+        technician.close()
+    finally:
+        child.terminate()
+        child.wait(10)
+    assert "readiness checked" in child.stderr.read()
+    assert not Path(clinic_path).exists() and not Path(technician_path).exists()
+
+
+def test_a_readiness_check_that_fails_refuses_and_the_controller_never_sees_it() -> None:
+    seen = []
+
+    def broken() -> list[str]:
+        raise PermissionError("selftest.json: permission denied")
+
+    gate = ClinicGate(lambda m: seen.append(m) or {"ok": True}, broken)
+    reply = gate({"cmd": "inflate", "target_mmHg": 100})
+    assert not reply["ok"] and "readiness could not be checked" in reply["error"]
+    assert "permission denied" in reply["error"] and seen == []
+    assert gate({"cmd": "deflate"}) == {"ok": True} and seen == [{"cmd": "deflate"}]
 
 
 def test_target_above_session_limit_is_refused(running) -> None:
@@ -176,3 +276,21 @@ def test_random_command_sequences_never_unsafe(sequence) -> None:
         if c.state in (State.FAULT, State.IDLE, State.DEFLATING):
             assert sim.rig.pump_duty == 0.0 and sim.rig.valve_open
     sim.close()
+
+
+@given(st.lists(st.one_of(json_values, commands), min_size=1, max_size=12))
+@settings(max_examples=200, deadline=None)
+def test_the_clinic_gate_never_passes_on_a_treating_or_technician_command(sequence) -> None:
+    """Whatever arrives on the clinic's socket of an appliance not ready, nothing that puts
+    pressure on a limb or changes the calibration reaches the controller; the rest does."""
+    seen: list = []
+    gate = ClinicGate(lambda m: seen.append(m) or {"ok": True}, lambda: ["no calibration"])
+    for message in sequence:
+        reply = gate(message)
+        assert isinstance(reply, dict) and isinstance(reply["ok"], bool)
+        if not reply["ok"]:
+            assert reply["error"]
+    blocked = TREATING | TECHNICIAN_ONLY
+    assert not [m for m in seen if isinstance(m, dict) and m.get("cmd") in blocked]
+    passed = [m for m in sequence if not (isinstance(m, dict) and m.get("cmd") in blocked)]
+    assert seen == passed

@@ -45,9 +45,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _controller_command(socket_path: str, args: argparse.Namespace) -> list[str]:
+def _controller_command(socket_path: str, data_dir: Path, args: argparse.Namespace) -> list[str]:
     command = [sys.executable, "-m", "appliance", "controller", "--sim", "--socket", socket_path]
-    command += ["--seed", str(args.seed)]
+    command += ["--seed", str(args.seed), "--data-dir", str(data_dir)]
+    if args.check_readiness:
+        command.append("--check-readiness")
     if args.plant:
         command += ["--plant", args.plant]
     return command
@@ -94,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         print("bfr run: --port must be 0-65535", file=sys.stderr)
         return 2
+    from appliance.config import technician_socket_beside
     from web.app import create_server
     from web.serve import HttpServer, quiet_request_log
     from web.settings import WebSettings
@@ -102,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     work = Path(tempfile.mkdtemp(prefix="bfr-run-"))
     socket_path = str(work / "controller.sock")
     data_dir = args.data_dir or work / "data"
-    child = subprocess.Popen(_controller_command(socket_path, args))
+    child = subprocess.Popen(_controller_command(socket_path, data_dir, args))
     try:
         problem = _wait_for_controller(child, socket_path)
         if problem:
@@ -132,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
         def ready(url: str) -> None:
             print(f"bfr run: open {url} (clinician console: {url}console)", flush=True)
             print(f"bfr run: controller socket {socket_path}", flush=True)
+            technician_socket = technician_socket_beside(socket_path)
+            print(f"bfr run: technician socket {technician_socket}", flush=True)
             if not args.check_readiness:
                 print("bfr run: simulated rig: no calibration or self-test required", flush=True)
             if args.data_dir is None:

@@ -93,7 +93,7 @@ class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, path: str, handler: Handler, snapshot: Snapshot) -> None:
+    def __init__(self, path: str, handler: Handler, snapshot: Snapshot, mode: int = 0o660) -> None:
         self.path = path
         self.handler = handler
         self.snapshot = snapshot
@@ -103,7 +103,9 @@ class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         super().__init__(path, _Connection)
-        os.chmod(path, 0o660)  # the web user reaches it through the shared group only
+        # 0660: the web user reaches the clinic's socket through the shared group only; 0600:
+        # the technician socket, for root (sudo) and the controller's own user.
+        os.chmod(path, mode)
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="ipc", daemon=True)

@@ -6,11 +6,13 @@ import logging
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from appliance.config import ApplianceConfig
+from appliance.config import ApplianceConfig, technician_socket_beside
 from appliance.controller.core import Controller, ControllerHardware
+from appliance.controller.gate import ClinicGate, Problems
 from appliance.controller.ipc import ControllerServer
 from appliance.controller.loop import ControlLoop
 from appliance.controller.memory import GcPauseLog, settle_heap
@@ -57,6 +59,13 @@ def build_hardware(config: ApplianceConfig, sim: bool, plant: str | None, seed: 
     return clock, devices, None, default_procedures()
 
 
+def readiness(data_dir: Path) -> Problems:
+    """Why the appliance may not treat now, read from the records in `data_dir` on every ask."""
+    from appliance.technician.readiness import readiness_problems
+
+    return lambda: [str(p) for p in readiness_problems(data_dir, time.time())]
+
+
 def run_controller(
     config: ApplianceConfig,
     *,
@@ -64,13 +73,21 @@ def run_controller(
     plant: str | None = None,
     seed: int = 0,
     socket_path: str | None = None,
+    technician_socket_path: str | None = None,
+    data_dir: Path | None = None,
+    check_readiness: bool = False,
 ) -> int:
-    """Run until SIGTERM/SIGINT; the cuff is deflated on the way out whatever happens."""
+    """Run until SIGTERM/SIGINT; the cuff is deflated on the way out whatever happens.
+
+    On hardware the clinic's socket always checks readiness; the simulated rig only when asked
+    (`check_readiness`), as it has no transducer to calibrate.
+    """
     clock, devices, rig, procedures = build_hardware(config, sim, plant, seed)
     devices.safe()
     from appliance.technician.calibration import load_calibration
 
-    stored = load_calibration(Path(config.paths.data_dir))
+    data = data_dir or Path(config.paths.data_dir)
+    stored = load_calibration(data)
     if stored is not None:
         devices.sensor.set_calibration(stored)  # `bfr calibrate` result survives restarts
         log.info("calibration zero %.2f mmHg span %.4f", stored.zero_mmHg, stored.span)
@@ -93,9 +110,18 @@ def run_controller(
         previous_tick and previous_tick(rec),
     )
     path = socket_path or config.paths.socket
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    server = ControllerServer(path, controller.submit, snapshots.latest)
-    server.start()
+    technician_path = technician_socket_path or (
+        technician_socket_beside(path) if socket_path else config.paths.technician_socket
+    )
+    gate = ClinicGate(controller.submit, readiness(data) if check_readiness or not sim else None)
+    servers = []
+    for where, handler, mode in (
+        (path, gate, 0o660),
+        (technician_path, controller.submit, 0o600),
+    ):
+        os.makedirs(os.path.dirname(where) or ".", exist_ok=True)
+        servers.append(ControllerServer(where, handler, snapshots.latest, mode=mode))
+        servers[-1].start()
     loop = ControlLoop(controller, clock, config.hardware.data_rate, Watchdog(), devices.deadman)
     stop = threading.Event()
 
@@ -106,7 +132,13 @@ def run_controller(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("controller on %s (%s)", path, "simulated cuff" if rig else "hardware")
+    log.info(
+        "controller on %s, technicians on %s (%s; readiness %s)",
+        path,
+        technician_path,
+        "simulated cuff" if rig else "hardware",
+        "checked" if gate.problems is not None else "not checked",
+    )
     log.info("%d start-up objects frozen out of the garbage collector's scans", settle_heap())
     pauses = GcPauseLog(log)
     pauses.install()
@@ -115,6 +147,7 @@ def run_controller(
     finally:
         pauses.remove()
         devices.safe()
-        server.close()
+        for server in servers:
+            server.close()
         devices.close()
     return 0

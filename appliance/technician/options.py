@@ -35,7 +35,9 @@ def add_site_options(parser: argparse.ArgumentParser) -> None:
         help=f"appliance config (default {DEFAULT_CONFIG_PATH} when present)",
     )
     parser.add_argument("--data-dir", type=Path, metavar="DIR", help="data directory override")
-    parser.add_argument("--socket", metavar="PATH", help="controller socket override")
+    parser.add_argument(
+        "--socket", metavar="PATH", help="the controller's technician socket (default from config)"
+    )
 
 
 def add_sim_options(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +64,9 @@ def resolve_site(args: argparse.Namespace) -> Site:
     except ConfigError as exc:
         raise TechnicianError(f"config: {exc}", "fix the file or pass --config") from exc
     return Site(
-        socket=args.socket or config.paths.socket,
+        # The technicians' socket: calibration and the self-test inflate a cuff on a test
+        # cylinder, which the clinic's socket refuses until their records exist.
+        socket=args.socket or config.paths.technician_socket,
         data_dir=args.data_dir or Path(config.paths.data_dir),
     )
 
