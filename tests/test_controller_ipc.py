@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -106,8 +107,9 @@ def test_the_clinic_socket_inflates_no_limb_until_the_appliance_is_ready(running
     data_dir = Path(technician_path).parent / "data"
     clinic_path = str(Path(technician_path).parent / "clinic.sock")
     snapshots = Snapshots(sim.controller)
+    therapy = functools.partial(sim.controller.submit, therapy=True)  # as the process wires it
     clinic = ControllerServer(
-        clinic_path, ClinicGate(sim.controller.submit, readiness(data_dir)), snapshots.latest
+        clinic_path, ClinicGate(therapy, readiness(data_dir)), snapshots.latest
     )
     clinic.start()
     try:
@@ -135,6 +137,13 @@ def test_the_clinic_socket_inflates_no_limb_until_the_appliance_is_ready(running
         wait_until_idle(technician)
 
         make_ready(data_dir, time.time())
+        # Ready, but a treatment pressure still needs the patient's LOP: no 260 mmHg on a limb
+        # because a client skipped `configure`. The technician's cylinder needs none.
+        assert web.request({"cmd": "configure", "limb": "arm", "lop_mmHg": None})["ok"]
+        no_lop = web.request({"cmd": "inflate", "target_mmHg": 100})
+        assert not no_lop["ok"] and "no LOP configured for this patient" in no_lop["error"]
+        assert sim.controller.target is None
+        assert web.request({"cmd": "configure", "limb": "arm", "lop_mmHg": 150})["ok"]
         assert web.request({"cmd": "inflate", "target_mmHg": 100})["ok"]
         assert sim.controller.target == 100
         assert web.request({"cmd": "deflate"})["ok"]

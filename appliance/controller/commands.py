@@ -25,6 +25,7 @@ class CommandError(ValueError):
 class Command:
     name: str
     args: dict[str, Any] = field(default_factory=dict)
+    therapy: bool = False  # came in on the clinic's socket: pressure on a patient's limb
 
 
 def _number(d: dict[str, Any], key: str, lo: float, hi: float, *, optional: bool = False) -> Any:

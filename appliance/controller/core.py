@@ -136,10 +136,16 @@ class Controller:
         self._emit("start", {})
 
     # ---- commands ------------------------------------------------------------------------
-    def submit(self, message: Any, timeout_s: float = 2.0) -> dict[str, Any]:
-        """From another thread (IPC): queue for the loop and wait for its reply."""
+    def submit(
+        self, message: Any, timeout_s: float = 2.0, *, therapy: bool = False
+    ) -> dict[str, Any]:
+        """From another thread (IPC): queue for the loop and wait for its reply.
+
+        `therapy`: the command came from the clinic's socket, where a set point is a fraction
+        of the patient's LOP (`_check_therapy`); the technicians' socket sends False.
+        """
         try:
-            command = parse_command(message)
+            command = replace(parse_command(message), therapy=therapy)
         except CommandError as exc:
             return {"ok": False, "error": str(exc)}
         if command.name == "status":
@@ -151,16 +157,18 @@ class Controller:
         assert pending.reply is not None
         return pending.reply
 
-    def handle(self, message: Any) -> dict[str, Any]:
+    def handle(self, message: Any, *, therapy: bool = False) -> dict[str, Any]:
         """From the loop's own thread (in-process simulation): validate and apply now."""
         try:
-            command = parse_command(message)
+            command = replace(parse_command(message), therapy=therapy)
         except CommandError as exc:
             return {"ok": False, "error": str(exc)}
         return self._execute(command)
 
     def _execute(self, command: Command) -> dict[str, Any]:
         try:
+            if command.therapy:
+                self._check_therapy(command)
             getattr(self, f"_cmd_{command.name}")(**command.args)
         except CommandError as exc:
             return {"ok": False, "error": str(exc)}
@@ -212,6 +220,16 @@ class Controller:
         if args.get("reperfusion_s"):
             self.limits = replace(self.limits, reperfusion_s=args["reperfusion_s"])
             self.supervisor.limits = self.limits
+
+    def _check_therapy(self, command: Command) -> None:
+        """A patient's set point is a fraction of their measured LOP, never the controller-wide
+        maximum a technician may use on a test cylinder: a clinic client that skipped
+        `configure` (or sent no LOP) cannot inflate a limb to 260 mmHg."""
+        if command.name in ("inflate", "set_target") and self.session.lop_mmHg is None:
+            raise CommandError(
+                f"{command.name}: no LOP configured for this patient; send configure with "
+                "lop_mmHg first (a treatment pressure is a fraction of the measured LOP)"
+            )
 
     def _check_target(self, target: float) -> None:
         allowed = self.session.max_target(self.limits)

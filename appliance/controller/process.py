@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -113,7 +114,10 @@ def run_controller(
     technician_path = technician_socket_path or (
         technician_socket_beside(path) if socket_path else config.paths.technician_socket
     )
-    gate = ClinicGate(controller.submit, readiness(data) if check_readiness or not sim else None)
+    gate = ClinicGate(
+        functools.partial(controller.submit, therapy=True),
+        readiness(data) if check_readiness or not sim else None,
+    )
     servers = []
     for where, handler, mode in (
         (path, gate, 0o660),
