@@ -184,6 +184,25 @@ def test_the_controller_process_serves_both_sockets_and_checks_readiness(tmp_pat
     assert not Path(clinic_path).exists() and not Path(technician_path).exists()
 
 
+def test_the_technician_socket_is_never_open_to_the_group_not_even_at_bind(tmp_path: Path) -> None:
+    """The device's umask (0007) would create a socket the web's group may open; the mode is on
+    the socket before its file exists, so there is no moment between bind and chmod."""
+    seen: list[int] = []
+
+    class Watched(ControllerServer):
+        def server_bind(self) -> None:
+            super().server_bind()
+            seen.append(stat.S_IMODE(os.stat(self.path).st_mode))
+
+    previous = os.umask(0o007)
+    try:
+        server = Watched(str(tmp_path / "t.sock"), dict, dict, mode=0o600)
+    finally:
+        os.umask(previous)
+    server.server_close()
+    assert seen == [0o600]
+
+
 def test_a_readiness_check_that_fails_refuses_and_the_controller_never_sees_it() -> None:
     seen = []
 

@@ -95,6 +95,7 @@ class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
 
     def __init__(self, path: str, handler: Handler, snapshot: Snapshot, mode: int = 0o660) -> None:
         self.path = path
+        self.mode = mode
         self.handler = handler
         self.snapshot = snapshot
         self.closing = threading.Event()
@@ -106,6 +107,13 @@ class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
         # 0660: the web user reaches the clinic's socket through the shared group only; 0600:
         # the technician socket, for root (sudo) and the controller's own user.
         os.chmod(path, mode)
+
+    def server_bind(self) -> None:
+        # Linux creates the socket's file with the mode of the socket's inode (less the umask):
+        # set before bind, no client of the group ever finds the technician socket open to it,
+        # not even between bind and chmod.
+        os.fchmod(self.socket.fileno(), self.mode)
+        super().server_bind()
 
     def start(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="ipc", daemon=True)
