@@ -136,6 +136,21 @@ def test_status_says_not_running_and_missing(tmp_path: Path, capsys) -> None:
         "the transducer has never been calibrated",
         "the appliance has not been self-tested",
     ]
+
+    def no_permission() -> None:
+        raise TechnicianError("no permission on /run/bfr/technician.sock", "run `sudo bfr status`")
+
+    status["controller"] = gather_status(
+        tree=ReleaseTree(tmp_path / "none"),
+        data_dir=tmp_path,
+        controller=no_permission,
+        systemctl=None,
+        now=NOW,
+    )["controller"]
+    assert status["controller"]["state"] == "not reachable"
+    assert "controller  no permission on /run/bfr/technician.sock - run `sudo bfr status`" in (
+        render(status)
+    )
     code = main(["status", "--json", "--data-dir", str(tmp_path), "--socket", str(tmp_path / "s")])
     assert code == 0
     assert json.loads(capsys.readouterr().out)["controller"]["state"] == "not running"

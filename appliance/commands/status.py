@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
+from typing import Any
 
 from appliance.technician.errors import TechnicianError
 from appliance.technician.options import EXIT_OK, EXIT_UNUSABLE, add_site_options, fail
@@ -42,10 +44,16 @@ def run(args: argparse.Namespace) -> int:
         site = resolve_site(args)
     except TechnicianError as exc:
         return fail("status", exc, EXIT_UNUSABLE)
+
+    def controller() -> dict[str, Any] | None:
+        if os.path.exists(site.socket) and not os.access(site.socket, os.R_OK | os.W_OK):
+            raise TechnicianError(f"no permission on {site.socket}", "run `sudo bfr status`")
+        return controller_status(site.socket)
+
     status = gather_status(
         tree=ReleaseTree(args.root),
         data_dir=site.data_dir,
-        controller=lambda: controller_status(site.socket),
+        controller=controller,
         systemctl=Systemctl(),
         now=time.time(),
     )

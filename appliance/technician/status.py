@@ -14,6 +14,7 @@ from appliance import __version__
 from appliance.store import DB_NAME
 from appliance.store.db import connect
 from appliance.technician.calibration import calibration_state
+from appliance.technician.errors import TechnicianError
 from appliance.technician.readiness import readiness_problems
 from appliance.technician.release_tree import ReleaseTree
 from appliance.technician.selftest_results import latest_selftest, missing_checks
@@ -81,7 +82,12 @@ def _services(systemctl: Systemctl | None) -> dict[str, Any] | None:
 
 
 def _controller(probe: Callable[[], dict[str, Any] | None]) -> dict[str, Any]:
-    status = probe()
+    """The controller's state; `probe` returns None when nothing answers and raises when it
+    knows why it cannot ask (no permission on the socket without sudo)."""
+    try:
+        status = probe()
+    except TechnicianError as exc:
+        return {"state": "not reachable", "reachable": False, "error": str(exc)}
     if status is None:
         return {"state": "not running", "reachable": False}
     return {
@@ -178,7 +184,7 @@ def render(status: dict[str, Any]) -> str:
         for alarm in c["alarms"]:
             lines.append(f"            alarm {alarm['code']}: {alarm['message']}")
     else:
-        lines.append("controller  not running (no answer on its socket)")
+        lines.append(f"controller  {c.get('error') or 'not running (no answer on its socket)'}")
     alarms = status["recent_alarms"]
     if isinstance(alarms, dict):
         lines.append(f"alarms      {alarms['error']}")
