@@ -284,15 +284,18 @@ def test_parser_never_crashes(message) -> None:
             assert value == value and abs(value) != float("inf")
 
 
-@given(st.lists(commands, min_size=1, max_size=12))
+@given(st.lists(commands, min_size=1, max_size=12), st.booleans())
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-def test_random_command_sequences_never_unsafe(sequence) -> None:
+def test_random_command_sequences_never_unsafe(sequence, therapy) -> None:
+    """`therapy`: as if from the clinic's socket, where no set point exists without an LOP."""
     sim = build_simulated(default_plant(4, limb="arm", leak_orifice_mm=0.0), 4)
     c = sim.controller
     for message in sequence:
-        reply = c.handle(message)
+        reply = c.handle(message, therapy=therapy)
+        if therapy and c.state in (State.INFLATING, State.HOLDING):
+            assert c.session.lop_mmHg is not None
         assert isinstance(reply, dict) and "ok" in reply
         if not reply["ok"]:
             assert isinstance(reply["error"], str) and reply["error"]
