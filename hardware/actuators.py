@@ -1,10 +1,10 @@
-"""Pump, dump valve and stop button as gpiozero devices (real pins on the Pi, mock pins off it)."""
+"""Pump, dump valve, stop button and alarm buzzer as gpiozero devices (real pins on the Pi, mock pins off it)."""
 
 from __future__ import annotations
 
 import threading
 
-from gpiozero import Button, DigitalOutputDevice, PWMOutputDevice
+from gpiozero import Button, Buzzer, DigitalOutputDevice, PWMOutputDevice
 from gpiozero.pins import Factory
 
 
@@ -65,6 +65,31 @@ class DeadmanOutput:
 
     def kick(self) -> None:
         self._device.toggle()
+
+    def close(self) -> None:
+        self._device.off()
+        self._device.close()
+
+
+class AlarmBuzzer:
+    """An active piezo buzzer (its own oscillator) through a transistor: high sounds it.
+
+    On the Pi's 5 V, not on +12V_SW: a stop or the dead-man cutting the pump's power must not
+    silence the alarm that says why.
+    """
+
+    def __init__(self, pin: int, pin_factory: Factory | None = None) -> None:
+        self._device = Buzzer(pin, active_high=True, initial_value=False, pin_factory=pin_factory)
+
+    @property
+    def is_sounding(self) -> bool:
+        return bool(self._device.value)
+
+    def sound(self, on: bool) -> None:
+        if on:
+            self._device.on()
+        else:
+            self._device.off()
 
     def close(self) -> None:
         self._device.off()

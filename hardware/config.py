@@ -16,8 +16,8 @@ class HardwareConfig:
     """Where everything is wired (BCM numbering) and how the ADC is set up.
 
     Defaults match hardware/README.md: pump PWM on GPIO18, valve on GPIO23, stop button on GPIO17
-    (to ground, pull-up), ADS1115 ALERT/RDY on GPIO27, the dead-man's toggle on GPIO22, ADS1115
-    at 0x48 on I2C1, transducer on A0.
+    (to ground, pull-up), ADS1115 ALERT/RDY on GPIO27, the dead-man's toggle on GPIO22, the
+    alarm buzzer on GPIO24, ADS1115 at 0x48 on I2C1, transducer on A0.
     """
 
     i2c_address: int = 0x48
@@ -30,6 +30,7 @@ class HardwareConfig:
     stop_pin: int = 17
     ready_pin: int = 27
     deadman_pin: int = 22
+    buzzer_pin: int = 24
     transducer: TransducerModel = field(default_factory=TransducerModel)
     calibration: Calibration = field(default_factory=Calibration)
 
@@ -50,6 +51,7 @@ class HardwareConfig:
             "stop_pin": self.stop_pin,
             "ready_pin": self.ready_pin,
             "deadman_pin": self.deadman_pin,
+            "buzzer_pin": self.buzzer_pin,
         }
         for name, pin in pins.items():
             if pin not in BCM_PINS or pin in (2, 3):

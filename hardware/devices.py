@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from gpiozero import DigitalInputDevice
 from gpiozero.pins import Factory
 
-from hardware.actuators import DeadmanOutput, DumpValve, PumpDriver, StopButtonInput
+from hardware.actuators import AlarmBuzzer, DeadmanOutput, DumpValve, PumpDriver, StopButtonInput
 from hardware.clock import Clock
 from hardware.config import HardwareConfig
 from hardware.pressure_sensor import ADS1115PressureSensor
@@ -31,6 +31,7 @@ class Devices:
     stop_button: StopButtonInput
     ready: DigitalInputDevice
     deadman: DeadmanOutput
+    buzzer: AlarmBuzzer
 
     def safe(self) -> None:
         """Pump off, valve open: the state every fault and every exit ends in."""
@@ -45,6 +46,7 @@ class Devices:
         self.stop_button.close()
         self.ready.close()
         self.deadman.close()
+        self.buzzer.close()
 
 
 def build_devices(
@@ -54,6 +56,7 @@ def build_devices(
     pump = PumpDriver(config.pump_pin, config.pump_pwm_hz, pin_factory)
     valve = DumpValve(config.valve_pin, pin_factory)
     deadman = DeadmanOutput(config.deadman_pin, pin_factory)  # not kicked: no power yet
+    buzzer = AlarmBuzzer(config.buzzer_pin, pin_factory)
     stop = StopButtonInput(config.stop_pin, pin_factory)
     ready = DigitalInputDevice(config.ready_pin, pull_up=True, pin_factory=pin_factory)
     try:
@@ -62,9 +65,16 @@ def build_devices(
         pump.close()
         valve.release()
         deadman.close()
+        buzzer.close()
         stop.close()
         ready.close()
         raise
     return Devices(
-        sensor=sensor, pump=pump, valve=valve, stop_button=stop, ready=ready, deadman=deadman
+        sensor=sensor,
+        pump=pump,
+        valve=valve,
+        stop_button=stop,
+        ready=ready,
+        deadman=deadman,
+        buzzer=buzzer,
     )

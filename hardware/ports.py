@@ -63,6 +63,15 @@ class Deadman(Protocol):
     def kick(self) -> None: ...
 
 
+class Buzzer(Protocol):
+    """The controller's own alarm sounder: on or off, the pattern is the controller's."""
+
+    @property
+    def is_sounding(self) -> bool: ...
+
+    def sound(self, on: bool) -> None: ...
+
+
 class StopButton(Protocol):
     """Physical stop button; a press is latched so a short tap between polls is never lost."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 
 
 class AlarmCode(StrEnum):
@@ -51,6 +51,36 @@ ADVICE: dict[AlarmCode, str] = {
     AlarmCode.LOP_FAILED: "Limb occlusion pressure could not be measured.",
 }
 
+
+class Priority(IntEnum):
+    """How urgently the buzzer calls someone (after IEC 60601-1-8's high / medium / low)."""
+
+    LOW = 1  # on the screen only: someone chose it, or it is over
+    MEDIUM = 2  # attention soon: the controller keeps regulating, or has ended the occlusion
+    HIGH = 3  # someone must come now: the cuff misbehaves or nobody is watching the screen
+
+
+PRIORITY: dict[AlarmCode, Priority] = {
+    AlarmCode.OVERPRESSURE: Priority.HIGH,
+    AlarmCode.CEILING: Priority.HIGH,
+    AlarmCode.PUMP_NO_RISE: Priority.HIGH,
+    AlarmCode.VALVE_STUCK: Priority.HIGH,  # the cuff stays tight until a person releases it
+    AlarmCode.SENSOR_RANGE: Priority.HIGH,
+    AlarmCode.SENSOR_STUCK: Priority.HIGH,
+    AlarmCode.SENSOR_READ: Priority.HIGH,
+    AlarmCode.HEARTBEAT_LOST: Priority.HIGH,  # the screen cannot say it: only the buzzer can
+    AlarmCode.PRESSURE_HIGH: Priority.MEDIUM,
+    AlarmCode.PRESSURE_LOW: Priority.MEDIUM,
+    AlarmCode.LEAK: Priority.MEDIUM,
+    AlarmCode.REFILL_SLOW: Priority.MEDIUM,
+    AlarmCode.INFLATE_TIMEOUT: Priority.MEDIUM,
+    AlarmCode.OCCLUSION_TIME: Priority.MEDIUM,
+    AlarmCode.PRESSURISED_AT_START: Priority.MEDIUM,
+    AlarmCode.STOP_BUTTON: Priority.LOW,  # pressed by the person who would be called
+    AlarmCode.STOP_UI: Priority.LOW,
+    AlarmCode.LOP_FAILED: Priority.LOW,
+}
+
 SILENCE_S = 30.0
 
 
@@ -68,6 +98,7 @@ class Alarm:
             "since": round(self.since, 3),
             "latched": self.latched,
             "message": ADVICE[self.code],
+            "priority": PRIORITY[self.code].name.lower(),
         }
 
 
@@ -102,6 +133,23 @@ class AlarmBoard:
 
     def silenced(self, now: float) -> bool:
         return now < self._silenced_until
+
+    def _unmuted(self, now: float) -> list[Alarm]:
+        """Silencing mutes the alarms active when it was asked for, for 30 s; an alarm raised
+        after it is not muted (a second problem must be heard)."""
+        if not self.silenced(now):
+            return list(self._active.values())
+        silenced_at = self._silenced_until - SILENCE_S
+        return [a for a in self._active.values() if a.since > silenced_at]
+
+    def muted(self, now: float) -> bool:
+        """Silenced, and nothing raised since: what the screens' own sound follows too."""
+        return self.silenced(now) and not self._unmuted(now)
+
+    def audible(self, now: float) -> Priority | None:
+        """The highest priority to sound now, or None (low priority is shown, not sounded)."""
+        levels = [PRIORITY[a.code] for a in self._unmuted(now) if PRIORITY[a.code] > Priority.LOW]
+        return max(levels, default=None)
 
     def active(self) -> list[Alarm]:
         return sorted(self._active.values(), key=lambda a: a.since)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from appliance.controller.alarm_sound import AlarmSounder
 from appliance.controller.alarms import AlarmBoard, AlarmCode
 from appliance.controller.commands import Command, CommandError, parse_command
 from appliance.controller.filters import PressureFilter
@@ -28,7 +29,15 @@ from appliance.controller.supervisor import (
     Supervisor,
 )
 from hardware.clock import Clock
-from hardware.ports import PressureSensor, Pump, Sample, SensorError, StopButton, Valve
+from hardware.ports import (
+    Buzzer,
+    PressureSensor,
+    Pump,
+    Sample,
+    SensorError,
+    StopButton,
+    Valve,
+)
 from hardware.transducer import Calibration, TransducerModel
 
 SAFE = Actuation(0.0, True)
@@ -75,6 +84,7 @@ class ControllerHardware:
     pump: Pump
     valve: Valve
     stop_button: StopButton
+    buzzer: Buzzer | None = None
 
 
 @dataclass
@@ -106,6 +116,7 @@ class Controller:
         self.regulator: Regulator = regulator or PredictiveBandRegulator()
         self.filter = PressureFilter()
         self.alarms = AlarmBoard()
+        self.sounder = AlarmSounder(hardware.buzzer, clock.now())
         self.session = SessionLimits(occlusion_limit_s=self.limits.default_occlusion_s)
         self.procedures = procedures or {}
         self.on_tick = on_tick
@@ -321,6 +332,7 @@ class Controller:
         )
         self._act_on(findings, now, evaluated=sample is not None or error is not None)
         self._apply(self._decide(now, sample))
+        self.sounder.update(now, self.alarms.audible(now))
         if sample is not None and self.on_tick is not None:
             self.on_tick(self._record(sample))
 
@@ -498,7 +510,7 @@ class Controller:
             "state": self.state.value,
             "fault": self.fault.value if self.fault else None,
             "alarms": [a.to_dict() for a in self.alarms.active()],
-            "silenced": self.alarms.silenced(now),
+            "silenced": self.alarms.muted(now),
             "pump_duty": round(self.output.pump_duty, 3),
             "valve_open": self.output.valve_open,
             "occlusion_s": round(self.occlusion_s, 1),

@@ -97,7 +97,9 @@ def run_controller(
         log.info("%s %s", kind, data)
 
     controller = Controller(
-        ControllerHardware(devices.sensor, devices.pump, devices.valve, devices.stop_button),
+        ControllerHardware(
+            devices.sensor, devices.pump, devices.valve, devices.stop_button, devices.buzzer
+        ),
         clock,
         limits=config.limits,
         transducer=config.hardware.transducer,

@@ -22,7 +22,11 @@ export function installAlarms() {
     for (const alarm of view.alarms || []) {
       // A translation per code when the language has one, else the controller's own advice.
       const key = `alarm.code.${alarm.code}`;
-      list.push({ code: alarm.code, text: has(key) ? t(key) : alarm.message });
+      list.push({
+        code: alarm.code,
+        text: has(key) ? t(key) : alarm.message,
+        priority: alarm.priority,
+      });
     }
     return list;
   }
@@ -38,11 +42,17 @@ export function installAlarms() {
     banner.dataset.code = newest.code;
   }
 
+  // As the controller's buzzer: low priority (a stop someone pressed) is shown, not sounded.
   function sounding() {
-    return problems().length > 0 && !view.silenced && Date.now() >= silencedUntil;
+    const loud = problems().filter((p) => p.priority !== "low");
+    return loud.length > 0 && !view.silenced && Date.now() >= silencedUntil;
   }
 
   on("alarm", (data) => {
+    // A second problem during a silence must be heard: a code not seen before ends it here, as
+    // it does on the controller.
+    const before = new Set((view.alarms || []).map((a) => a.code));
+    if ((data.alarms || []).some((a) => !before.has(a.code))) silencedUntil = 0;
     view = data;
     render();
   });

@@ -1,0 +1,104 @@
+"""The controller's buzzer, read at its gpiozero mock pin: who is called, how urgently, and when
+silencing holds. The patterns are counted in pulses over simulated time."""
+
+from __future__ import annotations
+
+from appliance.controller.alarm_sound import PATTERNS, START_BEEP_S
+from appliance.controller.alarms import Priority
+from appliance.controller.supervisor import State
+from appliance.simulation import SimulatedAppliance, build_simulated
+from hardware.config import HardwareConfig
+from hardware.sim.cuff import default_plant
+from tests.test_controller_safety import ARM, hold, make, time_to_fault
+
+
+def buzzer_pin(sim: SimulatedAppliance) -> bool:
+    return bool(sim.rig.pin_factory.pin(HardwareConfig().buzzer_pin).state)
+
+
+def listen(sim: SimulatedAppliance, seconds: float) -> list[tuple[float, bool]]:
+    """The buzzer pin on every control tick for `seconds` of simulated time."""
+    heard: list[tuple[float, bool]] = []
+    previous = sim.controller.on_tick
+
+    def record(rec) -> None:
+        heard.append((rec.t, buzzer_pin(sim)))
+        if previous is not None:
+            previous(rec)
+
+    sim.controller.on_tick = record
+    try:
+        sim.run(seconds)
+    finally:
+        sim.controller.on_tick = previous
+    return heard
+
+
+def pulses(heard: list[tuple[float, bool]]) -> list[float]:
+    """When each pulse began (the pin going high; sounding at the first tick counts as one)."""
+    before = [False] + [on for _, on in heard[:-1]]
+    return [t for (t, on), was in zip(heard, before, strict=True) if on and not was]
+
+
+def test_the_buzzer_sounds_once_at_start_so_the_clinic_hears_it_work() -> None:
+    sim = build_simulated(default_plant(3, **ARM), 3)
+    heard = listen(sim, 3.0)
+    assert len(pulses(heard)) == 1
+    sounding = [t for t, on in heard if on]
+    assert sounding[0] < 0.01 and 0.28 < sounding[-1] < START_BEEP_S
+    assert sim.controller.alarms.active() == []  # a beep, not an alarm
+
+
+def test_a_stuck_valve_calls_someone_now_and_silence_holds_only_30_s() -> None:
+    """The cuff stays tight until a person releases it: high priority, five pulses every 2.5 s,
+    from the fault on; silenced for 30 s, then again."""
+    sim = make()
+    hold(sim, 150.0)
+    assert not buzzer_pin(sim)
+    sim.rig.valve_stuck_closed = True
+    sim.controller.handle({"cmd": "deflate"})
+    time_to_fault(sim, "VALVE_STUCK", 3.0)
+    heard = listen(sim, 5.0)
+    starts = pulses(heard)
+    assert len(starts) == 2 * PATTERNS[Priority.HIGH].pulses, starts
+    assert starts[0] - heard[0][0] < 0.02  # at once, not at the next burst
+    assert 2.45 < starts[5] - starts[0] < 2.55
+
+    sim.controller.handle({"cmd": "silence"})
+    muted = listen(sim, 29.0)
+    assert not any(on for _, on in muted)
+    assert sim.controller.state == State.FAULT  # silence is not a reset
+    again = listen(sim, 3.5)
+    assert len(pulses(again)) >= PATTERNS[Priority.HIGH].pulses
+
+
+def test_a_new_alarm_sounds_through_an_earlier_silence() -> None:
+    sim = make(leak_orifice_mm=0.35)
+    hold(sim, 120.0)
+    c = sim.controller
+    assert sim.run_until(lambda: c.alarms.is_active("LEAK"), 12.0)
+    leak = listen(sim, 7.5)
+    assert len(pulses(leak)) == PATTERNS[Priority.MEDIUM].pulses  # medium: 3 every 8 s
+    assert c.handle({"cmd": "silence"})["status"]["silenced"]
+    assert not any(on for _, on in listen(sim, 5.0))
+    sim.rig.adc.stuck = True  # the sensor freezes while the leak alarm is silenced
+    time_to_fault(sim, "SENSOR_STUCK", 1.0)
+    assert not c.status()["silenced"]  # the screens sound it too
+    assert len(pulses(listen(sim, 2.4))) == PATTERNS[Priority.HIGH].pulses
+
+
+def test_a_stop_someone_pressed_is_shown_not_sounded() -> None:
+    sim = make()
+    hold(sim)
+    sim.controller.handle({"cmd": "stop"})
+    assert sim.controller.fault is not None and sim.controller.fault.value == "STOP_UI"
+    assert not any(on for _, on in listen(sim, 3.0))
+
+
+def test_a_dead_screen_is_called_out_by_the_buzzer() -> None:
+    """HEARTBEAT_LOST: the cuff is emptied, and the only way left to tell anyone is the buzzer."""
+    sim = make()
+    hold(sim)
+    sim.ui_heartbeat = False
+    time_to_fault(sim, "HEARTBEAT_LOST", 5.0)
+    assert len(pulses(listen(sim, 2.4))) == PATTERNS[Priority.HIGH].pulses
