@@ -87,8 +87,8 @@ def run_controller(
     devices.safe()
     from appliance.technician.calibration import load_calibration
 
-    data = data_dir or Path(config.paths.data_dir)
-    stored = load_calibration(data)
+    records = data_dir or Path(config.paths.data_dir)
+    stored = load_calibration(records)
     if stored is not None:
         devices.sensor.set_calibration(stored)  # `bfr calibrate` result survives restarts
         log.info("calibration zero %.2f mmHg span %.4f", stored.zero_mmHg, stored.span)
@@ -118,7 +118,7 @@ def run_controller(
     )
     gate = ClinicGate(
         functools.partial(controller.submit, therapy=True),
-        readiness(data) if check_readiness or not sim else None,
+        readiness(records) if check_readiness or not sim else None,
     )
     servers = []
     for where, handler, mode in (
