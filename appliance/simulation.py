@@ -73,9 +73,7 @@ def build_simulated(
         plant = build_plant(plant, seed)
     rig = SimulatedRig(plant, clock, config, seed=seed)
     devices = rig.build_devices()
-    hardware = ControllerHardware(
-        devices.sensor, devices.pump, devices.valve, devices.stop_button, devices.buzzer
-    )
+    hardware = ControllerHardware.of(devices)
     if procedures is None:
         procedures = default_procedures()
     controller = Controller(

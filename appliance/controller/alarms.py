@@ -148,6 +148,8 @@ class AlarmBoard:
 
     def audible(self, now: float) -> Priority | None:
         """The highest priority to sound now, or None (low priority is shown, not sounded)."""
+        if not self._active:  # every control tick asks: the usual answer costs nothing
+            return None
         levels = [PRIORITY[a.code] for a in self._unmuted(now) if PRIORITY[a.code] > Priority.LOW]
         return max(levels, default=None)
 

@@ -12,7 +12,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from appliance.controller.alarm_sound import AlarmSounder
 from appliance.controller.alarms import AlarmBoard, AlarmCode
@@ -39,6 +39,9 @@ from hardware.ports import (
     Valve,
 )
 from hardware.transducer import Calibration, TransducerModel
+
+if TYPE_CHECKING:
+    from hardware.devices import Devices
 
 SAFE = Actuation(0.0, True)
 
@@ -85,6 +88,11 @@ class ControllerHardware:
     valve: Valve
     stop_button: StopButton
     buzzer: Buzzer | None = None
+
+    @classmethod
+    def of(cls, devices: Devices) -> ControllerHardware:
+        """What the controller drives of the device set (the dead-man is the loop's)."""
+        return cls(devices.sensor, devices.pump, devices.valve, devices.stop_button, devices.buzzer)
 
 
 @dataclass

@@ -97,9 +97,7 @@ def run_controller(
         log.info("%s %s", kind, data)
 
     controller = Controller(
-        ControllerHardware(
-            devices.sensor, devices.pump, devices.valve, devices.stop_button, devices.buzzer
-        ),
+        ControllerHardware.of(devices),
         clock,
         limits=config.limits,
         transducer=config.hardware.transducer,
