@@ -1,7 +1,8 @@
 """Strict appliance configuration (TOML): typed, ranged, unknown keys are errors naming the key.
 
 Layers: built-in defaults, then the site file (`/etc/bfr/bfr.toml` on the device). Sections:
-`[hardware]` (pins, I2C, ADC), `[transducer]`, `[calibration]`, `[limits]`, `[paths]`.
+`[hardware]` (pins, I2C, ADC), `[transducer]`, `[calibration]`, `[limits]`, `[paths]`,
+`[readiness]`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,25 @@ class Paths:
     data_dir: str = "/data/bfr"
 
 
+@dataclass(frozen=True)
+class ReadinessPolicy:
+    """The clinic's own rules on top of a valid calibration and a passed self-test.
+
+    Read by the controller (which enforces it on every inflation) and by the web server (which
+    refuses a session before it starts), so the two cannot disagree.
+    """
+
+    selftest_max_age_h: float = 0.0  # 0: a passed self-test does not expire; 24: one a day
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.selftest_max_age_h <= 8760.0:
+            raise ValueError("selftest_max_age_h: must be 0 (no limit) to 8760 hours")
+
+    @property
+    def selftest_max_age_s(self) -> float | None:
+        return self.selftest_max_age_h * 3600.0 if self.selftest_max_age_h > 0 else None
+
+
 def technician_socket_beside(socket: str) -> str:
     """The technician socket of a controller started on another clinic socket (tests, desk demo)."""
     return str(Path(socket).with_suffix(".technician.sock"))
@@ -39,6 +59,7 @@ class ApplianceConfig:
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     limits: SafetyLimits = field(default_factory=SafetyLimits)
     paths: Paths = field(default_factory=Paths)
+    readiness: ReadinessPolicy = field(default_factory=ReadinessPolicy)
 
 
 def _typed(section: str, key: str, value: Any, current: Any) -> Any:
@@ -74,7 +95,7 @@ def _apply(section: str, obj: Any, values: dict[str, Any]) -> Any:
 
 def parse_config(data: dict[str, Any]) -> ApplianceConfig:
     """Apply a decoded TOML document over the defaults."""
-    sections = {"hardware", "transducer", "calibration", "limits", "paths"}
+    sections = {"hardware", "transducer", "calibration", "limits", "paths", "readiness"}
     unknown = set(data) - sections
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
@@ -88,6 +109,7 @@ def parse_config(data: dict[str, Any]) -> ApplianceConfig:
         hardware=hw,
         limits=_apply("limits", SafetyLimits(), data.get("limits", {})),
         paths=_apply("paths", Paths(), data.get("paths", {})),
+        readiness=_apply("readiness", ReadinessPolicy(), data.get("readiness", {})),
     )
 
 

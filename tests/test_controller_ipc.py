@@ -158,8 +158,11 @@ def test_the_controller_process_serves_both_sockets_and_checks_readiness(tmp_pat
     the shared group and gated, the technician socket for its own user only."""
     clinic_path = str(tmp_path / "controller.sock")
     technician_path = str(tmp_path / "controller.technician.sock")
+    config = tmp_path / "bfr.toml"
+    config.write_text("[readiness]\nselftest_max_age_h = 0.5\n")  # the clinic's own policy
     command = [sys.executable, "-m", "appliance", "controller", "--sim", "--check-readiness"]
     command += ["--socket", clinic_path, "--data-dir", str(tmp_path / "data")]
+    command += ["--config", str(config)]
     child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     try:
         technician = ControllerClient(technician_path, timeout_s=1.0)
@@ -173,6 +176,11 @@ def test_the_controller_process_serves_both_sockets_and_checks_readiness(tmp_pat
         wait_until_idle(web)
         refused = web.request({"cmd": "inflate", "target_mmHg": 60})
         assert not refused["ok"] and len(refused["not_ready"]) == 2, refused
+        make_ready(tmp_path / "data", time.time())  # calibrated, self-tested an hour ago
+        assert web.request({"cmd": "configure", "limb": "arm", "lop_mmHg": 150})["ok"]
+        stale = web.request({"cmd": "inflate", "target_mmHg": 60})
+        assert not stale["ok"] and len(stale["not_ready"]) == 1, stale
+        assert stale["not_ready"][0].startswith("the last self-test is too old"), stale
         assert technician.request({"cmd": "inflate", "target_mmHg": 60})["ok"]
         assert technician.request({"cmd": "deflate"})["ok"]
         web.close()

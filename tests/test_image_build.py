@@ -248,7 +248,7 @@ def test_rendered_files(tmp_path: Path) -> None:
     (tmp_path / "keys").write_text(KEY + "\n")
     cfg = load(
         'CLINIC_NAME="The \\"Best\\" Clinic"\nSOURCE_DATE_EPOCH=1\nHOSTNAME=bfr-09\n'
-        "SSH_AUTHORIZED_KEYS_FILE=keys\nTECH_USER=service\n",
+        "SSH_AUTHORIZED_KEYS_FILE=keys\nTECH_USER=service\nSELFTEST_MAX_AGE_H=24\n",
         base=tmp_path,
     )
     root = tmp_path / "root"
@@ -258,6 +258,7 @@ def test_rendered_files(tmp_path: Path) -> None:
     assert site["hostname"] == "bfr-09"
     appliance = tomllib.loads((root / "etc/bfr/bfr.toml").read_text())
     assert appliance["paths"]["data_dir"] == "/data/bfr"
+    assert appliance["readiness"]["selftest_max_age_h"] == 24
     assert (root / "etc/hostname").read_text() == "bfr-09\n"
     assert "127.0.1.1\tbfr-09" in (root / "etc/hosts").read_text()
     assert (root / "etc/ssh/authorized_keys/service").read_text() == KEY + "\n"
@@ -307,7 +308,10 @@ def test_image_builds_and_boots() -> None:
     subprocess.run(["make", "-C", str(PROJECT), "image", "image-test"], check=True, timeout=7200)
 
 
-def test_appliance_config_is_accepted_by_the_strict_loader() -> None:
+def test_appliance_config_is_accepted_by_the_strict_loader(tmp_path: Path) -> None:
     from appliance.config import parse_config
 
-    parse_config(tomllib.loads((IMAGE / "templates/bfr.toml.in").read_text()))
+    cfg = load("CLINIC_NAME=A\nSOURCE_DATE_EPOCH=1\nSELFTEST_MAX_AGE_H=24\n", base=tmp_path)
+    rendered = render.files(cfg, IMAGE / "templates", "0")
+    config = parse_config(tomllib.loads(rendered["etc/bfr/bfr.toml"][0]))
+    assert config.readiness.selftest_max_age_s == 24 * 3600.0

@@ -860,3 +860,26 @@ def test_a_self_test_age_limit_must_be_a_positive_time(
     argv = ["web", "--data-dir", str(tmp_path), "--port", "0", "--selftest-max-age-h", hours]
     assert main(argv) == 2
     assert "self-test max age" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("policy_h", "option_h", "expected_h"),
+    [(0, None, None), (24, None, 24), (0, "12", 12), (24, "48", 24), (24, "6", 6)],
+)
+def test_the_web_applies_the_stricter_of_the_clinics_policy_and_its_option(
+    tmp_path: Path, policy_h: float, option_h: str | None, expected_h: float | None
+) -> None:
+    """The controller enforces the config's `[readiness]` policy on every inflation, so the web
+    server never starts a session under a looser one (its first inflation would be refused)."""
+    from appliance.cli import build_parser
+    from appliance.commands.web import web_settings
+    from appliance.config import load_config
+
+    config = tmp_path / "bfr.toml"
+    config.write_text(f"[readiness]\nselftest_max_age_h = {policy_h}\n")
+    argv = ["web", "--config", str(config)]
+    argv += [] if option_h is None else ["--selftest-max-age-h", option_h]
+    args = build_parser().parse_args(argv)
+    settings = web_settings(args, load_config(args.config), tmp_path)
+    expected = None if expected_h is None else expected_h * 3600.0
+    assert settings.selftest_max_age_s == expected

@@ -7,8 +7,12 @@ import getpass
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from appliance.config import ConfigError, load_config
+from appliance.config import ApplianceConfig, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from web.settings import WebSettings
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,8 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--selftest-max-age-h",
         type=float,
         metavar="H",
-        help="refuse sessions when the last self-test is older than H hours "
-        "(default: no age limit; a failed or missing self-test always refuses)",
+        help="refuse sessions when the last self-test is older than H hours (default: the "
+        "config's [readiness] selftest_max_age_h, which the controller enforces too; a failed or "
+        "missing self-test always refuses)",
     )
     p.add_argument(
         "--set-pin",
@@ -63,17 +68,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from web.app import create_server
     from web.serve import HttpServer, quiet_request_log
-    from web.settings import WebSettings
 
     quiet_request_log()
-    max_age_h = args.selftest_max_age_h
     try:
-        settings = WebSettings(
-            data_dir=data_dir,
-            socket_path=args.socket or config.paths.socket,
-            language=args.language,
-            selftest_max_age_s=None if max_age_h is None else max_age_h * 3600.0,
-        )
+        settings = web_settings(args, config, data_dir)
     except ValueError as exc:
         print(f"bfr web: {exc}", file=sys.stderr)
         return 2
@@ -84,6 +82,24 @@ def run(args: argparse.Namespace) -> int:
         return 1
     http.serve(lambda url: print(f"bfr web: serving {url} (console: {url}console)", flush=True))
     return 0
+
+
+def web_settings(args: argparse.Namespace, config: ApplianceConfig, data_dir: Path) -> WebSettings:
+    """The server's settings; ValueError names what is out of range."""
+    from web.settings import WebSettings
+
+    # The stricter of the clinic's policy and this option: the controller enforces the policy,
+    # so a looser option would only start sessions whose first inflation it refuses.
+    policy = config.readiness.selftest_max_age_s
+    max_age = None if args.selftest_max_age_h is None else args.selftest_max_age_h * 3600.0
+    if max_age is None or (policy is not None and max_age > policy):
+        max_age = policy
+    return WebSettings(
+        data_dir=data_dir,
+        socket_path=args.socket or config.paths.socket,
+        language=args.language,
+        selftest_max_age_s=max_age,
+    )
 
 
 def set_pin(data_dir: Path) -> int:

@@ -60,11 +60,16 @@ def build_hardware(config: ApplianceConfig, sim: bool, plant: str | None, seed: 
     return clock, devices, None, default_procedures()
 
 
-def readiness(data_dir: Path) -> Problems:
-    """Why the appliance may not treat now, read from the records in `data_dir` on every ask."""
-    from appliance.technician.readiness import readiness_problems
+def readiness(data_dir: Path, selftest_max_age_s: float | None = None) -> Problems:
+    """Why the appliance may not inflate a cuff on a limb now, read from the records in
+    `data_dir` on every ask (a session under way finishes: `treatment_problems`)."""
+    from appliance.technician.readiness import treatment_problems
 
-    return lambda: [str(p) for p in readiness_problems(data_dir, time.time())]
+    def problems() -> list[str]:
+        found = treatment_problems(data_dir, time.time(), selftest_max_age_s=selftest_max_age_s)
+        return [str(p) for p in found]
+
+    return problems
 
 
 def run_controller(
@@ -116,7 +121,9 @@ def run_controller(
     )
     gate = ClinicGate(
         functools.partial(controller.submit, therapy=True),
-        readiness(records) if check_readiness or not sim else None,
+        readiness(records, config.readiness.selftest_max_age_s)
+        if check_readiness or not sim
+        else None,
     )
     servers = []
     for where, handler, mode in (

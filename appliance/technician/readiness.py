@@ -6,12 +6,16 @@ is listed, not just the first, so one visit from the technician fixes them all.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
 from appliance.technician.calibration import require_valid_calibration
-from appliance.technician.errors import DeviceNotReady
+from appliance.technician.errors import DeviceNotReady, TechnicianError
+from appliance.technician.preflight import SESSION_STALE_S, open_sessions
 from appliance.technician.selftest_results import require_passed_selftest
+
+log = logging.getLogger("bfr.readiness")
 
 
 def readiness_problems(
@@ -32,3 +36,36 @@ def readiness_problems(
         except DeviceNotReady as exc:
             problems.append(exc)
     return problems
+
+
+def treatment_problems(
+    data_dir: Path | str, now: float, *, selftest_max_age_s: float | None = None
+) -> list[DeviceNotReady]:
+    """For every inflation on a limb: `readiness_problems`, except that a session under way ends.
+
+    A calibration or a self-test that runs out of time while a patient is between two exercises
+    must not end the session halfway (the next exercise's inflation refused): the appliance was
+    ready when the session started and nothing has been found wrong since. So when the records
+    only fail because time passed, and a session that is not a crash's leftover was started when
+    they were all good, it may go on. A failed self-test, a damaged or missing record, or a clock
+    set back refuse as before, and the next session is refused by the web server's own check.
+    """
+    problems = readiness_problems(data_dir, now, selftest_max_age_s=selftest_max_age_s)
+    if not problems:
+        return []
+    try:
+        sessions = open_sessions(Path(data_dir))
+    except TechnicianError:
+        return problems
+    running = [s for s in sessions if 0 <= now - s.started_at < SESSION_STALE_S]
+    if not running:
+        return problems
+    started = running[-1].started_at
+    if readiness_problems(data_dir, started, selftest_max_age_s=selftest_max_age_s):
+        return problems
+    log.warning(
+        "%s; session %d started before and may finish",
+        "; ".join(map(str, problems)),
+        running[-1].id,
+    )
+    return []

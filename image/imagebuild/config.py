@@ -104,6 +104,7 @@ SCHEMA: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "CLINIC_NAME": ("", _text(80)),
     "TIMEZONE": ("UTC", _timezone),
     "UI_LANGUAGE": ("en", _pattern(re.compile(r"^[a-z]{2}$"), "a two-letter language code")),
+    "SELFTEST_MAX_AGE_H": ("0", _integer(0, 8760)),
     "TECH_USER": ("tech", _user),
     "SSH_AUTHORIZED_KEYS_FILE": ("", _optional_path),
     "BOOT_SIZE_MIB": ("256", _integer(64, 1024)),

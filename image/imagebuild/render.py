@@ -18,7 +18,9 @@ def files(config: BuildConfig, templates: Path, version: str) -> dict[str, tuple
     """Relative path in the root -> (content, mode)."""
     hostname = str(config["HOSTNAME"])
     user = str(config["TECH_USER"])
-    appliance = (templates / "bfr.toml.in").read_text()
+    appliance = Template((templates / "bfr.toml.in").read_text()).substitute(
+        selftest_max_age_h=int(str(config["SELFTEST_MAX_AGE_H"]))
+    )
     site = Template((templates / "site.toml.in").read_text()).substitute(
         clinic_name=toml_string(str(config["CLINIC_NAME"])),
         hostname=toml_string(hostname),
