@@ -102,3 +102,20 @@ def test_a_dead_screen_is_called_out_by_the_buzzer() -> None:
     sim.ui_heartbeat = False
     time_to_fault(sim, "HEARTBEAT_LOST", 5.0)
     assert len(pulses(listen(sim, 2.4))) == PATTERNS[Priority.HIGH].pulses
+
+
+def test_the_self_tests_burst_is_one_high_priority_pattern_and_only_while_idle() -> None:
+    sim = make()
+    sim.run(1.0)  # past the start beep
+    assert sim.controller.handle({"cmd": "sound_test"})["ok"]
+    heard = listen(sim, 3.0)
+    starts = pulses(heard)
+    high = PATTERNS[Priority.HIGH]
+    assert len(starts) == high.pulses  # once, not repeated every 2.5 s like an alarm
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert all(abs(g - (high.on_s + high.off_s)) < 0.01 for g in gaps)
+    assert sim.controller.alarms.active() == []
+    hold(sim)
+    refused = sim.controller.handle({"cmd": "sound_test"})
+    assert not refused["ok"] and "must be IDLE" in refused["error"]
+    assert pulses(listen(sim, 2.0)) == []  # a patient on the cuff hears nothing

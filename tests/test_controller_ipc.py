@@ -122,7 +122,12 @@ def test_the_clinic_socket_inflates_no_limb_until_the_appliance_is_ready(running
         assert any("self-test" in p for p in refused["not_ready"])
         lop = web.request({"cmd": "measure_lop", "limb": "arm"})
         assert not lop["ok"] and "measure_lop: the appliance is not ready" in lop["error"]
-        for message in ({"cmd": "selftest"}, {"cmd": "set_calibration", "zero_mmHg": 5, "span": 1}):
+        technicians = (
+            {"cmd": "selftest"},
+            {"cmd": "set_calibration", "zero_mmHg": 5, "span": 1},
+            {"cmd": "sound_test"},
+        )
+        for message in technicians:
             reply = web.request(message)
             assert not reply["ok"] and "only on the technician socket" in reply["error"], reply
         time.sleep(0.2)
@@ -329,7 +334,7 @@ def test_the_clinic_gate_never_passes_on_a_treating_or_technician_command(sequen
         assert isinstance(reply, dict) and isinstance(reply["ok"], bool)
         if not reply["ok"]:
             assert reply["error"]
-    blocked = TREATING | TECHNICIAN_ONLY
+    blocked = TREATING | set(TECHNICIAN_ONLY)
     assert not [m for m in seen if isinstance(m, dict) and m.get("cmd") in blocked]
     passed = [m for m in sequence if not (isinstance(m, dict) and m.get("cmd") in blocked)]
     assert seen == passed

@@ -19,7 +19,7 @@ from appliance.technician import DeviceNotReady, latest_selftest, require_passed
 from appliance.technician.link import SimLink
 from appliance.technician.progress import Progress
 from appliance.technician.pump_start import crossing_s, lost_flow_s
-from appliance.technician.selftest import CHECKS, selftest_procedure_factory
+from appliance.technician.selftest import CHECKS, DEVICE_CHECKS, selftest_procedure_factory
 from appliance.technician.selftest_results import record_selftest
 from appliance.technician.selftest_run import run_selftest
 from hardware.sim.cuff import cylinder_plant
@@ -130,6 +130,62 @@ def test_without_the_button_it_is_recorded_as_not_tested() -> None:
     assert report["passed"] is True
 
 
+def test_a_dead_buzzer_fails_its_check_and_the_self_test() -> None:
+    """The pin toggles but nothing sounds (open transistor or piezo): the bench hears nothing."""
+    link = _link()
+    link.app.rig.buzzer_dead = True
+    report = _run(link)
+    buzzer = _check(report, "buzzer")
+    assert buzzer["status"] == "failed" and "check the buzzer" in buzzer["message"]
+    assert report["passed"] is False and report["advice"] == buzzer["message"]
+    assert all(c["status"] == "passed" for c in report["checks"] if c["name"] != "buzzer")
+
+
+class ListeningTechnician(SimLink):
+    """The simulated appliance, but a person listens, as on a device (no bench ear)."""
+
+    def __init__(self, app) -> None:
+        super().__init__(app)
+        self.bursts: list[int] = []
+
+    def hear_buzzer(self, seconds: float) -> int | None:
+        self.bursts.append(super().hear_buzzer(seconds) or 0)
+        return None
+
+
+@pytest.mark.parametrize(
+    ("answers", "status", "bursts"),
+    [
+        (["y"], "passed", 1),
+        (["no"], "failed", 1),
+        (["again", "", "YES"], "passed", 3),
+        (["a", "a", "a"], "failed", 3),
+        ([], "failed", 1),  # no terminal: input() raises EOFError
+    ],
+)
+def test_on_a_device_the_technician_says_whether_the_buzzer_beeped(
+    answers: list[str], status: str, bursts: int
+) -> None:
+    link = ListeningTechnician(_link().app)
+    asked: list[str] = []
+
+    def ask(question: str) -> str:
+        asked.append(question)
+        if not answers:
+            raise EOFError
+        return answers.pop(0)
+
+    report = _run(link, ask=ask)
+    assert _check(report, "buzzer")["status"] == status
+    assert link.bursts == [5] * bursts  # every burst asked about really was five beeps
+    assert asked and "beep 5 times" in asked[0]
+
+
+def test_without_the_buzzer_it_is_recorded_as_not_tested() -> None:
+    report = _run(_link(), buzzer=False)
+    assert _check(report, "buzzer")["status"] == "not_tested" and report["passed"] is True
+
+
 def test_a_faulted_controller_is_refused_with_the_way_out() -> None:
     link = _link()
     link.request({"cmd": "stop"})
@@ -168,7 +224,7 @@ def test_a_passed_report_from_before_a_check_existed_asks_for_a_new_self_test(
         require_passed_selftest(tmp_path, now)
     assert "self-test again" in info.value.advice
     skipped = [*before, {"name": "pump_start", "status": "passed"}]
-    skipped[-2]["status"] = "not_tested"  # the stop button, skipped with --no-button
+    next(c for c in skipped if c["name"] == "stop_button")["status"] = "not_tested"  # --no-button
     record_selftest(tmp_path, {"passed": True, "at_epoch": now - 60, "checks": skipped})
     assert require_passed_selftest(tmp_path, now)["passed"] is True
 
@@ -177,8 +233,10 @@ def test_cli_json_is_one_object_with_figures_and_limits(capsys: pytest.CaptureFi
     assert main(["selftest", "--sim", "--json", "--no-button"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["passed"] is True and report["simulated"] is True
-    for check in report["checks"][:-1]:
-        assert check["figure"] is not None and check["limit"] is not None, check
+    for check in report["checks"]:
+        if check["name"] in DEVICE_CHECKS:
+            assert check["figure"] is not None and check["limit"] is not None, check
+    assert _check(report, "buzzer")["status"] == "passed"  # the simulated bench heard it
     assert report["stored"] is None  # a simulation writes nothing unless given --data-dir
 
 

@@ -25,12 +25,13 @@ from appliance.technician.progress import Progress
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "selftest",
-        help="self-test: sensor at zero, valve, pump, leak and the stop button",
+        help="self-test: sensor at zero, valve, pump, leak, the stop button and the buzzer",
         description=(
             "Wrap the cuff around the test cylinder (never a patient's limb) and connect it. "
             "The controller checks the sensor with the cuff vented, that the valve empties the "
             "cuff, that the pump builds pressure fast enough and that the cuff holds its "
-            "pressure (leak test); then you press the stop button. The result is stored in the "
+            "pressure (leak test); then you press the stop button and say whether you heard the "
+            "alarm buzzer beep five times. The result is stored in the "
             "data directory and the audit trail and shown on the clinician screen; sessions are "
             "refused after a failed self-test. Limits: docs/technician.md. Exit status: 0 "
             "passed, 1 failed, 2 could not run."
@@ -40,6 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--no-button",
         action="store_true",
         help="skip the stop button (recorded as not tested)",
+    )
+    p.add_argument(
+        "--no-buzzer",
+        action="store_true",
+        help="skip the alarm buzzer (recorded as not tested)",
     )
     p.add_argument(
         "--leak-test-mmHg",
@@ -84,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             technician=technician,
             leak_test_mmHg=args.leak_test_mmHg,
             button=not args.no_button,
+            buzzer=not args.no_buzzer,
             reset=args.reset,
         )
     except TechnicianError as exc:

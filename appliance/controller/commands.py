@@ -117,6 +117,7 @@ _FIELDS: dict[str, set[str]] = {
     "measure_lop": {"limb", "side", "posture", "cuff", "repeats", "rest_s"},
     "selftest": {"leak_test_mmHg"},
     "set_calibration": {"zero_mmHg", "span"},
+    "sound_test": set(),
 }
 COMMANDS = tuple(sorted(_FIELDS))
 

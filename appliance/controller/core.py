@@ -299,6 +299,12 @@ class Controller:
         self.target = None
         self._set_state(PROCEDURES[kind])
 
+    def _cmd_sound_test(self) -> None:
+        """The self-test's buzzer check: one high-priority burst for the technician to hear."""
+        if self.state != State.IDLE:
+            raise CommandError(f"sound_test: controller must be IDLE, it is {self.state}")
+        self.sounder.test(self.clock.now())
+
     def _cmd_set_calibration(self, zero_mmHg: float, span: float) -> None:
         """Technician calibration: applied by the sensor from the next sample on."""
         if self.state != State.IDLE:

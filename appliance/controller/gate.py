@@ -6,7 +6,8 @@ web server, or any other process that reaches the clinic's socket, cannot inflat
 patient with an uncalibrated transducer or a failed self-test. Technician procedures inflate a
 cuff on a test cylinder before those records exist (that is how they are made), so they come in
 on a second socket that only root and the controller's own user can open (docs/ipc.md); the
-self-test and setting a calibration are technicians' commands and are refused here.
+self-test, its buzzer test and setting a calibration are technicians' commands and are refused
+here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ from typing import Any
 log = logging.getLogger("bfr.controller")
 
 TREATING = frozenset({"inflate", "measure_lop"})  # put pressure on a limb
-TECHNICIAN_ONLY = frozenset({"selftest", "set_calibration"})
+# The technician's commands, with the command line that sends them.
+TECHNICIAN_ONLY = {
+    "selftest": "sudo bfr selftest",
+    "set_calibration": "sudo bfr calibrate",
+    "sound_test": "sudo bfr selftest",
+}
 
 Handler = Callable[[Any], dict[str, Any]]
 Problems = Callable[[], list[str]]
@@ -42,7 +48,7 @@ class ClinicGate:
             return {
                 "ok": False,
                 "error": f"{name}: a technician's command, accepted only on the technician socket "
-                f"(`sudo bfr {'selftest' if name == 'selftest' else 'calibrate'}`)",
+                f"(`{TECHNICIAN_ONLY[name]}`)",
             }
         if name in TREATING and self.problems is not None:
             problems = self._problems()

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from appliance.technician.errors import TechnicianError
 
 HEARTBEAT_PERIOD_S = 1.0  # the controller deflates after 3 s without one while pressurised
-SIM_FAULTS = ("pump-dead", "valve-stuck", "leak", "slow-pump")
+SIM_FAULTS = ("pump-dead", "valve-stuck", "leak", "slow-pump", "buzzer-dead")
 # Faults that are a property of the cuff or pump, so they build the plant themselves.
 _PLANT_FAULTS = {"leak": {"leak_orifice_mm": 0.3}, "slow-pump": {"pump_spinup_s": 0.2}}
 
@@ -41,6 +41,11 @@ class ControllerLink(Protocol):
 
     def press_stop_button(self) -> bool:
         """Press and release the stop button where simulated; False on a real device."""
+        ...
+
+    def hear_buzzer(self, seconds: float) -> int | None:
+        """Sounds the buzzer began over `seconds` where simulated; None on a real device, where
+        a person listens."""
         ...
 
     def close(self) -> None: ...
@@ -107,6 +112,10 @@ class DeviceLink:
     def press_stop_button(self) -> bool:
         return False
 
+    def hear_buzzer(self, seconds: float) -> int | None:
+        self.wait(seconds)
+        return None
+
     def close(self) -> None:
         self._client.close()
 
@@ -141,6 +150,11 @@ class SimLink:
         self.app.run(0.1)
         return True
 
+    def hear_buzzer(self, seconds: float) -> int | None:
+        before = self.app.rig.buzzer_onsets
+        self.app.run(seconds)
+        return self.app.rig.buzzer_onsets - before
+
     def close(self) -> None:
         self.app.close()
 
@@ -174,6 +188,8 @@ def simulated_link(
         app.rig.pump_dead = True
     elif fault == "valve-stuck":
         app.rig.valve_stuck_closed = True
+    elif fault == "buzzer-dead":
+        app.rig.buzzer_dead = True
     link = SimLink(app)
     link.wait(settle_s)
     return link

@@ -1,4 +1,5 @@
-"""`bfr selftest` on a controller: start the procedure, follow it, test the stop button, report."""
+"""`bfr selftest` on a controller: start the procedure, follow it, then the checks a person makes
+(the stop button pressed, the alarm buzzer heard), and report."""
 
 from __future__ import annotations
 
@@ -8,17 +9,27 @@ from collections.abc import Callable
 from typing import Any
 
 from appliance import __version__
+from appliance.controller.alarm_sound import TEST, TEST_S
 from appliance.technician.errors import TechnicianError
 from appliance.technician.link import ControllerLink
 from appliance.technician.preflight import require_idle
 from appliance.technician.progress import Progress
-from appliance.technician.selftest import CHECKS, CheckResult, judged, limit_of, not_done
+from appliance.technician.selftest import (
+    DEVICE_CHECKS,
+    CheckResult,
+    judged,
+    limit_of,
+    not_done,
+)
 
 POLL_S = 0.2
 RUN_TIMEOUT_S = 180.0
 IDLE_TIMEOUT_S = 30.0
 BUTTON_WAIT_S = 20.0
 RELEASE_WAIT_S = 15.0
+BUZZER_LISTEN_S = TEST_S + 0.5
+BUZZER_ASKS = 3  # bursts played before a technician who answers neither yes nor no fails it
+BUZZER_QUESTION = f"Did the appliance beep {TEST.pulses} times? [y]es / [n]o / [a]gain: "
 # Supervisor faults that are evidence against one check, whichever was running.
 FAULT_CHECK = {
     "PUMP_NO_RISE": "pump",
@@ -49,8 +60,10 @@ def run_selftest(
     technician: str,
     leak_test_mmHg: float | None = None,
     button: bool = True,
+    buzzer: bool = True,
     reset: bool = False,
     wall: Callable[[], float] = time.time,
+    ask: Callable[[str], str] = input,
 ) -> dict[str, Any]:
     """Run the whole self-test; return the report (see docs/technician.md for its fields)."""
     status = link.status()
@@ -89,6 +102,12 @@ def run_selftest(
         checks.append(not_done("stop_button", "not_run", None, "not run: controller in FAULT"))
     else:
         checks.append(_stop_button(link, progress))
+    if not buzzer:
+        checks.append(not_done("buzzer", "not_tested", None, "skipped (--no-buzzer)"))
+    elif link.status().get("state") != "IDLE":
+        checks.append(not_done("buzzer", "not_run", None, "not run: controller not IDLE"))
+    else:
+        checks.append(_buzzer(link, progress, ask))
     passed = all(c.status in ("passed", "not_tested") for c in checks)
     failed = [c for c in checks if c.status == "failed"]
     return {
@@ -146,7 +165,7 @@ def _device_checks(
         interrupted = FAULT_CHECK.get(fault) or published.get("running") or "sensor_zero"
     advice = next((a.get("message", "") for a in alarms if a.get("code") == fault), "")
     out = []
-    for name in CHECKS[:-1]:
+    for name in DEVICE_CHECKS:
         if name in done:
             c = done[name]
             out.append(CheckResult(name, c["status"], c["figure"], c["limit"], c["message"]))
@@ -201,3 +220,41 @@ def _stop_button(link: ControllerLink, progress: Progress) -> CheckResult:
         None,
         "the button still reads pressed: check it is not jammed and its cable is not shorted",
     )
+
+
+def _buzzer(link: ControllerLink, progress: Progress, ask: Callable[[str], str]) -> CheckResult:
+    """One high-priority burst; the simulated bench counts it, on a device a person hears it."""
+    for _ in range(BUZZER_ASKS):
+        reply = link.request({"cmd": "sound_test"})
+        if not reply.get("ok"):
+            return CheckResult(
+                "buzzer", "failed", None, None, f"the controller refused: {reply.get('error')}"
+            )
+        progress.step(f"buzzer: listen for {TEST.pulses} short beeps")
+        heard = link.hear_buzzer(BUZZER_LISTEN_S)
+        if heard is not None:
+            answer = "y" if heard == TEST.pulses else "n"
+        else:
+            try:
+                answer = ask(BUZZER_QUESTION).strip().lower()
+            except EOFError:
+                return CheckResult(
+                    "buzzer",
+                    "failed",
+                    None,
+                    None,
+                    "nobody answered (no terminal): run the self-test at a terminal, or with "
+                    "--no-buzzer to record it as not tested",
+                )
+        if answer in ("y", "yes"):
+            return CheckResult("buzzer", "passed", None, None, f"{TEST.pulses} beeps heard")
+        if answer in ("n", "no"):
+            return CheckResult(
+                "buzzer",
+                "failed",
+                None,
+                None,
+                "no beeps heard: check the buzzer, its transistor and its cable "
+                "(hardware/README.md); the controller cannot call staff without it",
+            )
+    return CheckResult("buzzer", "failed", None, None, f"no yes or no after {BUZZER_ASKS} bursts")

@@ -2,8 +2,9 @@
 
 The real drivers run against it unchanged: the adafruit driver talks I2C to the emulator, and
 gpiozero devices drive `MockFactory` PWM pins that the rig reads back to step the plant. Faults a
-test can inject live here (pump dead, valve stuck closed) or on the emulator (bus errors, a stuck
-conversion, a rail).
+test can inject live here (pump dead, valve stuck closed, buzzer dead) or on the emulator (bus
+errors, a stuck conversion, a rail). The bench also listens: it counts the sounds the alarm buzzer
+makes, as the technician does during the self-test.
 
 The rig is wired as hardware/README.md draws it: pump and valve take their power from +12V_SW,
 which runs through the STOP button's normally-closed contact and the dead-man's monostable. So
@@ -55,6 +56,7 @@ class SimulatedRig:
         self.stop_pin = self.pin_factory.pin(self.config.stop_pin)
         self.ready_pin = self.pin_factory.pin(self.config.ready_pin)
         self.deadman_pin = self.pin_factory.pin(self.config.deadman_pin)
+        self.buzzer_pin = self.pin_factory.pin(self.config.buzzer_pin)
         self.adc = ADS1115Emulator(
             clock,
             {self.config.adc_channel: self._transducer_volts},
@@ -68,9 +70,13 @@ class SimulatedRig:
             self.stop_pin,
             self.ready_pin,
             self.deadman_pin,
+            self.buzzer_pin,
         )
         self.pump_dead = False
         self.valve_stuck_closed = False
+        self.buzzer_dead = False  # its transistor or the piezo open: the pin toggles, no sound
+        self.buzzer_onsets = 0  # the bench's ear: how many sounds began
+        self._sounding = False
         self._deadman_level = bool(self.deadman_pin.state)
         self._deadman_edge = -float("inf")
         clock.on_advance(self._advance)
@@ -123,6 +129,9 @@ class SimulatedRig:
         valve_open = (self.valve_open or not powered) and not self.valve_stuck_closed
         self.plant.step(dt, duty, valve_open)
         self.adc.tick(t + dt)
+        sounding = bool(self.buzzer_pin.state) and not self.buzzer_dead
+        self.buzzer_onsets += sounding and not self._sounding
+        self._sounding = sounding
         for pin in self._pins:
             if len(pin.states) > PIN_HISTORY:
                 pin.clear_states()
