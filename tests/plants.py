@@ -23,6 +23,18 @@ class OffsetPlant:
         return getattr(self.inner, name)
 
 
+class LowReadingPlant(OffsetPlant):
+    """A transducer whose span has drifted: it reads `gain` times the cuff's true pressure."""
+
+    def __init__(self, inner: Plant, gain: float) -> None:
+        super().__init__(inner)
+        self.gain = gain
+
+    @property
+    def pressure_mmHg(self) -> float:
+        return self.inner.pressure_mmHg * self.gain
+
+
 def cuff_off(seed: int = 0):
     """The project's plant with the cuff open to the air (a hose pulled off): for `--plant`."""
     from hardware.sim.cuff import default_plant

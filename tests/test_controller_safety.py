@@ -8,7 +8,7 @@ from appliance.controller.limits import SafetyLimits
 from appliance.controller.supervisor import State
 from appliance.simulation import SimulatedAppliance, build_simulated
 from hardware.sim.cuff import CuffPlant, default_plant
-from tests.plants import OffsetPlant
+from tests.plants import LowReadingPlant, OffsetPlant
 
 ARM = {"limb": "arm", "posture": "seated", "leak_orifice_mm": 0.0, "artefact_rate_per_min": 0.0}
 
@@ -47,6 +47,25 @@ def test_overpressure_above_absolute_cap_in_any_state() -> None:
     sim = make(plant)
     plant.offset_mmHg = 310.0
     assert time_to_fault(sim, "OVERPRESSURE", 1.0) < 1.0
+
+
+def test_a_transducer_reading_low_is_capped_by_the_relief_valve() -> None:
+    """Drift the software cannot see: the reading is 70 % of the truth, so a 250 mmHg set point
+    asks for 357 mmHg in the cuff. The supervisor never sees 300; the relief valve holds the cuff
+    under its full-open pressure until the inflation ends in a deflating fault."""
+    plant = LowReadingPlant(default_plant(3, **ARM), gain=0.7)
+    sim = make(plant)
+    assert sim.controller.handle({"cmd": "inflate", "target_mmHg": 250})["ok"]
+    true: list[float] = []
+
+    def faulted() -> bool:
+        true.append(plant.inner.pressure_mmHg)
+        return sim.controller.state == State.FAULT and safe(sim)
+
+    assert sim.run_until(faulted, 60.0, step_s=0.01)
+    assert sim.controller.fault.value == "PUMP_NO_RISE"  # never OVERPRESSURE: it read < 230
+    params = plant.inner.params
+    assert params.relief_crack_mmHg < max(true) < params.relief_full_mmHg
 
 
 def test_session_ceiling() -> None:

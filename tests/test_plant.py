@@ -92,9 +92,30 @@ def test_inflation_with_pump_on_and_valve_shut_is_monotone(limb: str) -> None:
     plant = quiet_plant(Patient(limb=limb, heart_rate_bpm=60.0))
     # the slack thigh bladder takes several seconds of air before it grips
     means = window_means(run(plant, 6.0 if limb == "arm" else 16.0, duty=1.0), 1.0)
-    rises = [b - a for a, b in zip(means, means[1:], strict=False)]
+    below_relief = [m for m in means if m < plant.params.relief_crack_mmHg - 10.0]
+    rises = [b - a for a, b in zip(below_relief, below_relief[1:], strict=False)]
     assert all(r > 1.0 for r in rises), rises
-    assert means[-1] > 150.0
+    assert below_relief[-1] > 150.0 and len(below_relief) >= 4
+
+
+@pytest.mark.parametrize("limb", LIMBS)
+@pytest.mark.parametrize("pump", [1.0, 1.5])
+def test_the_relief_valve_caps_a_pump_running_into_a_shut_valve(limb: str, pump: float) -> None:
+    """The independent cap: no software, sensor or power. A pump that keeps running against a
+    stuck-shut dump valve (or a transducer reading low) stops climbing just above 300 mmHg,
+    where without it the pump would push on to its stall pressure (400)."""
+    free_flow = quiet_params(limb).pump_free_flow_mL_s * pump
+    plant = quiet_plant(Patient(limb=limb, heart_rate_bpm=60.0), pump_free_flow_mL_s=free_flow)
+    pressures = run(plant, 40.0, duty=1.0)
+    crack, full = plant.params.relief_crack_mmHg, plant.params.relief_full_mmHg
+    assert crack < statistics.fmean(pressures[-1000:]) < full  # held by the relief valve
+    assert max(pressures) < full
+    unrelieved = quiet_plant(
+        Patient(limb=limb, heart_rate_bpm=60.0),
+        pump_free_flow_mL_s=free_flow,
+        relief_orifice_mm=0.0,
+    )
+    assert max(run(unrelieved, 40.0, duty=1.0)) > full + 20.0  # what it prevents
 
 
 def test_pump_below_minimum_duty_does_nothing() -> None:

@@ -57,6 +57,13 @@ class PlantParams:
     valve_response_s: float = 0.01
     leak_orifice_mm: float = 0.03
     discharge_coefficient: float = 0.6
+    # Spring relief valve on the manifold (hardware/README.md): shut below `relief_crack_mmHg`,
+    # opening in proportion to the full orifice at `relief_full_mmHg`. It needs no software,
+    # transducer or power: the cap that holds when the reading is wrong. Above the software's
+    # 300 mmHg cap, so the supervisor trips first whenever it can see the pressure.
+    relief_crack_mmHg: float = 305.0
+    relief_full_mmHg: float = 320.0
+    relief_orifice_mm: float = 1.5
     # Limb under the cuff: muscle bulge per rep, cadence of a scheduled set, swelling under venous
     # occlusion (faster while exercising), motion artefacts (rate 0 turns them off).
     contraction_mL: float = 45.0
@@ -90,6 +97,8 @@ class PlantParams:
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if self.relief_full_mmHg <= self.relief_crack_mmHg:
+            raise ValueError("relief_full_mmHg must be above relief_crack_mmHg")
         if self.pump_min_duty >= 1.0:
             raise ValueError(f"pump_min_duty must be < 1, got {self.pump_min_duty!r}")
         if self.pump_ripple >= 1.0:
@@ -164,6 +173,7 @@ class CuffPlant:
         "_tubing",
         "_k_valve",
         "_k_leak",
+        "_k_relief",
         "_beat_phase",
         "_beat_rate",
         "_beat_volume",
@@ -195,6 +205,9 @@ class CuffPlant:
         self._valve = 1.0  # normally open and unpowered at start
         self._k_valve = _orifice_coefficient(params.valve_orifice_mm, params.discharge_coefficient)
         self._k_leak = _orifice_coefficient(params.leak_orifice_mm, params.discharge_coefficient)
+        self._k_relief = _orifice_coefficient(
+            params.relief_orifice_mm, params.discharge_coefficient
+        )
         self._beat_phase = self._rng.random()
         self._beat_rate = 0.0
         self._beat_volume = 0.0
@@ -312,7 +325,13 @@ class CuffPlant:
             self._valve = valve
         flow_out = 0.0
         if p > 0.0:
-            flow_out = (self._k_valve * valve + self._k_leak) * math.sqrt(p * (patm + p))
+            k_out = self._k_valve * valve + self._k_leak
+            if p > params.relief_crack_mmHg:
+                lift = (p - params.relief_crack_mmHg) / (
+                    params.relief_full_mmHg - params.relief_crack_mmHg
+                )
+                k_out += self._k_relief * min(lift, 1.0)
+            flow_out = k_out * math.sqrt(p * (patm + p))
         air = self._air + (flow_in - flow_out) * dt_s
         if air < self._tubing:
             air = self._tubing  # the bladder is flat: no vacuum behind an open orifice
