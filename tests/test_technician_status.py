@@ -159,6 +159,26 @@ def test_status_says_not_running_and_missing(tmp_path: Path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["controller"]["state"] == "not running"
 
 
+def test_status_judges_treatment_under_the_clinics_self_test_age_limit(
+    tmp_path: Path, capsys
+) -> None:
+    """A site whose config asks for a self-test every day sees the refusal the controller and
+    the web server would give, not just "passed"."""
+    import time
+
+    from tests.clinic import make_ready
+
+    make_ready(tmp_path, time.time() - 2 * 3600.0)  # self-tested three hours ago
+    argv = ["status", "--json", "--data-dir", str(tmp_path), "--socket", str(tmp_path / "s")]
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["treatment"] == []
+    config = tmp_path / "bfr.toml"
+    config.write_text("[readiness]\nselftest_max_age_h = 2\n")
+    assert main([*argv, "--config", str(config)]) == 0
+    (problem,) = json.loads(capsys.readouterr().out)["treatment"]
+    assert problem["message"] == "the last self-test is too old"
+
+
 def test_since_accepts_relative_days_and_dates() -> None:
     assert parse_since("2h", NOW) == NOW - 7200
     assert parse_since("-30m", NOW) == NOW - 1800

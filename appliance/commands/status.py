@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         controller=controller,
         systemctl=Systemctl(),
         now=time.time(),
+        selftest_max_age_s=site.selftest_max_age_s,
     )
     print(json.dumps(status) if args.json else render(status))
     return EXIT_OK

@@ -25,6 +25,7 @@ class Site:
 
     socket: str
     data_dir: Path
+    selftest_max_age_s: float | None = None  # the clinic's policy ([readiness])
 
 
 def add_site_options(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +69,7 @@ def resolve_site(args: argparse.Namespace) -> Site:
         # cylinder, which the clinic's socket refuses until their records exist.
         socket=args.socket or config.paths.technician_socket,
         data_dir=args.data_dir or Path(config.paths.data_dir),
+        selftest_max_age_s=config.readiness.selftest_max_age_s,
     )
 
 

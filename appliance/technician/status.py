@@ -31,8 +31,11 @@ def gather_status(
     controller: Callable[[], dict[str, Any] | None],
     systemctl: Systemctl | None,
     now: float,
+    selftest_max_age_s: float | None = None,
     uptime_file: Path = Path("/proc/uptime"),
 ) -> dict[str, Any]:
+    """Everything `bfr status` shows; `treatment` is what the next session would be refused for,
+    under the clinic's self-test age limit."""
     return {
         "software": _software(tree),
         "uptime_s": _uptime(uptime_file),
@@ -41,7 +44,10 @@ def gather_status(
         "recent_alarms": _recent_alarms(data_dir),
         "calibration": calibration_state(data_dir, now).to_dict(),
         "selftest": _selftest(data_dir),
-        "treatment": [p.to_dict() for p in readiness_problems(data_dir, now)],
+        "treatment": [
+            p.to_dict()
+            for p in readiness_problems(data_dir, now, selftest_max_age_s=selftest_max_age_s)
+        ],
         "data_partition": _disk(data_dir),
         "last_update": read_last_update(data_dir),
     }
