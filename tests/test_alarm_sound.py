@@ -3,7 +3,7 @@ silencing holds. The patterns are counted in pulses over simulated time."""
 
 from __future__ import annotations
 
-from appliance.controller.alarm_sound import PATTERNS, START_BEEP_S
+from appliance.controller.alarm_sound import PATTERNS, START_BEEP
 from appliance.controller.alarms import Priority
 from appliance.controller.supervisor import State
 from appliance.simulation import SimulatedAppliance, build_simulated
@@ -45,7 +45,7 @@ def test_the_buzzer_sounds_once_at_start_so_the_clinic_hears_it_work() -> None:
     heard = listen(sim, 3.0)
     assert len(pulses(heard)) == 1
     sounding = [t for t, on in heard if on]
-    assert sounding[0] < 0.01 and 0.28 < sounding[-1] < START_BEEP_S
+    assert sounding[0] < 0.01 and 0.28 < sounding[-1] < START_BEEP.burst_s
     assert sim.controller.alarms.active() == []  # a beep, not an alarm
 
 

@@ -27,6 +27,11 @@ class Pattern:
     off_s: float
     repeat_s: float
 
+    @property
+    def burst_s(self) -> float:
+        """One burst, played once: the pulses and the gaps after them."""
+        return self.pulses * (self.on_s + self.off_s)
+
     def sounding(self, elapsed_s: float) -> bool:
         t = elapsed_s % self.repeat_s
         k = int(t // (self.on_s + self.off_s))
@@ -37,36 +42,41 @@ PATTERNS: dict[Priority, Pattern] = {
     Priority.HIGH: Pattern(pulses=5, on_s=0.12, off_s=0.08, repeat_s=2.5),
     Priority.MEDIUM: Pattern(pulses=3, on_s=0.2, off_s=0.2, repeat_s=8.0),
 }
-START_BEEP_S = 0.3
+START_BEEP = Pattern(pulses=1, on_s=0.3, off_s=0.0, repeat_s=0.3)
 TEST = PATTERNS[Priority.HIGH]
-TEST_S = TEST.pulses * (TEST.on_s + TEST.off_s)  # one burst: five pulses, 1 s
 
 
 class AlarmSounder:
-    """Turns the priority to sound into the buzzer's on/off, written only when it changes."""
+    """Turns the priority to sound into the buzzer's on/off, written only when it changes.
+
+    Besides the alarms' repeating patterns it plays single bursts (`cue`): the start beep and
+    the self-test's burst.
+    """
 
     def __init__(self, buzzer: Buzzer | None, now: float) -> None:
         self.buzzer = buzzer
         self._level: Priority | None = None
         self._since = now
-        self._beep_until = now + START_BEEP_S
-        self._test_since = float("-inf")
+        self._cues: list[tuple[Pattern, float]] = []
         self._on = False
+        self.cue(START_BEEP, now)
+
+    def cue(self, pattern: Pattern, now: float) -> None:
+        """Play one burst of `pattern` from now, over whatever else is sounding."""
+        self._cues.append((pattern, now))
 
     def test(self, now: float) -> None:
-        """Sound one high-priority burst from now, whatever is sounding."""
-        self._test_since = now
+        """The self-test's burst: one high-priority pattern."""
+        self.cue(TEST, now)
 
     def update(self, now: float, level: Priority | None) -> None:
         if level != self._level:
             self._level, self._since = level, now
         pattern = PATTERNS.get(level) if level is not None else None
-        on = (
-            now < self._beep_until
-            or (pattern is not None and pattern.sounding(now - self._since))
-            or now - self._test_since < TEST_S
-            and TEST.sounding(now - self._test_since)
-        )
+        on = pattern is not None and pattern.sounding(now - self._since)
+        if self._cues:  # only around a start or a self-test: the tick's usual path skips it
+            self._cues = [(p, t) for p, t in self._cues if now - t < p.burst_s]
+            on = on or any(p.sounding(now - t) for p, t in self._cues)
         if on != self._on and self.buzzer is not None:
             self.buzzer.sound(on)
         self._on = on

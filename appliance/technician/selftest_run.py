@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from appliance import __version__
-from appliance.controller.alarm_sound import TEST, TEST_S
+from appliance.controller.alarm_sound import TEST
 from appliance.technician.errors import TechnicianError
 from appliance.technician.link import ControllerLink
 from appliance.technician.preflight import require_idle
@@ -27,7 +27,7 @@ RUN_TIMEOUT_S = 180.0
 IDLE_TIMEOUT_S = 30.0
 BUTTON_WAIT_S = 20.0
 RELEASE_WAIT_S = 15.0
-BUZZER_LISTEN_S = TEST_S + 0.5
+BUZZER_LISTEN_S = TEST.burst_s + 0.5  # one burst, five pulses in 1 s
 BUZZER_ASKS = 3  # bursts played before a technician who answers neither yes nor no fails it
 BUZZER_QUESTION = f"Did the appliance beep {TEST.pulses} times? [y]es / [n]o / [a]gain: "
 # Supervisor faults that are evidence against one check, whichever was running.
@@ -224,12 +224,14 @@ def _stop_button(link: ControllerLink, progress: Progress) -> CheckResult:
 
 def _buzzer(link: ControllerLink, progress: Progress, ask: Callable[[str], str]) -> CheckResult:
     """One high-priority burst; the simulated bench counts it, on a device a person hears it."""
+
+    def verdict(status: str, message: str) -> CheckResult:
+        return CheckResult("buzzer", status, None, None, message)
+
     for _ in range(BUZZER_ASKS):
         reply = link.request({"cmd": "sound_test"})
         if not reply.get("ok"):
-            return CheckResult(
-                "buzzer", "failed", None, None, f"the controller refused: {reply.get('error')}"
-            )
+            return verdict("failed", f"the controller refused: {reply.get('error')}")
         progress.step(f"buzzer: listen for {TEST.pulses} short beeps")
         heard = link.hear_buzzer(BUZZER_LISTEN_S)
         if heard is not None:
@@ -238,23 +240,17 @@ def _buzzer(link: ControllerLink, progress: Progress, ask: Callable[[str], str])
             try:
                 answer = ask(BUZZER_QUESTION).strip().lower()
             except EOFError:
-                return CheckResult(
-                    "buzzer",
+                return verdict(
                     "failed",
-                    None,
-                    None,
                     "nobody answered (no terminal): run the self-test at a terminal, or with "
                     "--no-buzzer to record it as not tested",
                 )
         if answer in ("y", "yes"):
-            return CheckResult("buzzer", "passed", None, None, f"{TEST.pulses} beeps heard")
+            return verdict("passed", f"{TEST.pulses} beeps heard")
         if answer in ("n", "no"):
-            return CheckResult(
-                "buzzer",
+            return verdict(
                 "failed",
-                None,
-                None,
                 "no beeps heard: check the buzzer, its transistor and its cable "
                 "(hardware/README.md); the controller cannot call staff without it",
             )
-    return CheckResult("buzzer", "failed", None, None, f"no yes or no after {BUZZER_ASKS} bursts")
+    return verdict("failed", f"no yes or no after {BUZZER_ASKS} bursts")
