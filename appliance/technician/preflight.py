@@ -23,6 +23,10 @@ class OpenSession:
     started_at: float
     clinician: str
 
+    def running(self, now: float) -> bool:
+        """A patient may be on the cuff: an open session younger than a crash's leftover."""
+        return now - self.started_at < SESSION_STALE_S
+
 
 def require_idle(status: dict[str, Any], action: str) -> None:
     """Raise unless the controller is IDLE, with the way out for each other state."""
@@ -73,7 +77,7 @@ def open_sessions(data_dir: Path) -> list[OpenSession]:
 def require_no_session(data_dir: Path, now: float, action: str) -> list[OpenSession]:
     """Raise if a session is running; return leftovers older than SESSION_STALE_S (warn only)."""
     sessions = open_sessions(data_dir)
-    running = [s for s in sessions if now - s.started_at < SESSION_STALE_S]
+    running = [s for s in sessions if s.running(now)]
     if running:
         s = running[-1]
         started = dt.datetime.fromtimestamp(s.started_at).strftime("%Y-%m-%d %H:%M")

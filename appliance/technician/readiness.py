@@ -12,7 +12,7 @@ from pathlib import Path
 
 from appliance.technician.calibration import require_valid_calibration
 from appliance.technician.errors import DeviceNotReady, TechnicianError
-from appliance.technician.preflight import SESSION_STALE_S, open_sessions
+from appliance.technician.preflight import open_sessions
 from appliance.technician.selftest_results import require_passed_selftest
 
 log = logging.getLogger("bfr.readiness")
@@ -57,7 +57,7 @@ def treatment_problems(
         sessions = open_sessions(Path(data_dir))
     except TechnicianError:
         return problems
-    running = [s for s in sessions if 0 <= now - s.started_at < SESSION_STALE_S]
+    running = [s for s in sessions if s.started_at <= now and s.running(now)]
     if not running:
         return problems
     started = running[-1].started_at
