@@ -40,3 +40,32 @@ def cuff_off(seed: int = 0):
     from hardware.sim.cuff import default_plant
 
     return default_plant(seed, limb="arm", leak_orifice_mm=4.0)
+
+
+def broken_plant(seed: int = 0):
+    """A `--plant` whose factory fails, as someone else's plant code may."""
+    raise RuntimeError(f"no parameters for seed {seed}")
+
+
+class NanAfterPlant(OffsetPlant):
+    """A plant whose model breaks down after `after_s` of simulated time (pressure NaN)."""
+
+    def __init__(self, inner: Plant, after_s: float) -> None:
+        super().__init__(inner)
+        self.after_s = after_s
+        self.t = 0.0
+
+    def step(self, dt_s: float, pump_duty: float, valve_open: bool) -> None:
+        self.t += dt_s
+        self.inner.step(dt_s, pump_duty, valve_open)
+
+    @property
+    def pressure_mmHg(self) -> float:
+        return float("nan") if self.t > self.after_s else self.inner.pressure_mmHg
+
+
+def nan_after_a_second(seed: int = 0):
+    """For `--plant`: the project's plant, until its model returns NaN after 1 s."""
+    from hardware.sim.cuff import default_plant
+
+    return NanAfterPlant(default_plant(seed, limb="arm"), 1.0)

@@ -4,7 +4,7 @@ silencing holds. The patterns are counted in pulses over simulated time."""
 from __future__ import annotations
 
 from appliance.controller.alarm_sound import PATTERNS, START_BEEP
-from appliance.controller.alarms import Priority
+from appliance.controller.alarms import AlarmBoard, AlarmCode, Priority
 from appliance.controller.supervisor import State
 from appliance.simulation import SimulatedAppliance, build_simulated
 from hardware.config import HardwareConfig
@@ -85,6 +85,36 @@ def test_a_new_alarm_sounds_through_an_earlier_silence() -> None:
     time_to_fault(sim, "SENSOR_STUCK", 1.0)
     assert not c.status()["silenced"]  # the screens sound it too
     assert len(pulses(listen(sim, 2.4))) == PATTERNS[Priority.HIGH].pulses
+
+
+def test_a_silenced_alarm_that_escalates_to_a_fault_sounds_again() -> None:
+    """PRESSURE_HIGH silenced, then lasting long enough to empty the cuff: that is news."""
+    sim = make()
+    hold(sim, 150.0)
+    c = sim.controller
+    sim.rig.valve_stuck_closed = True
+    assert c.handle({"cmd": "set_target", "target_mmHg": 125})["ok"]
+    assert sim.run_until(lambda: c.alarms.is_active("PRESSURE_HIGH"), 2.5, step_s=0.01)
+    assert c.handle({"cmd": "silence"})["status"]["silenced"]
+    events = len(c.alarms.raised)
+    time_to_fault(sim, "PRESSURE_HIGH", 6.0)
+    assert [code for _, code in c.alarms.raised[events:]] == ["PRESSURE_HIGH"]  # an event
+    assert not c.status()["silenced"]
+    # Heard at once, before the stuck valve (2 s later) would raise an alarm of its own.
+    assert len(pulses(listen(sim, 1.0))) == PATTERNS[Priority.MEDIUM].pulses
+    assert not c.alarms.is_active("VALVE_STUCK")
+
+
+def test_an_alarm_raised_in_the_tick_of_a_silence_is_not_muted_by_it() -> None:
+    """Silencing mutes what was sounding when it was asked, not whatever that tick raised."""
+    board = AlarmBoard()
+    board.raise_(AlarmCode.LEAK, 10.0, latched=False)
+    board.silence(10.004)  # the command is handled a little after the tick's own time...
+    board.raise_(AlarmCode.VALVE_STUCK, 10.002, latched=True)  # ...whose findings come later
+    assert board.audible(10.01) == Priority.HIGH
+    board.clear(AlarmCode.LEAK)
+    board.raise_(AlarmCode.LEAK, 12.0, latched=False)  # it came back: a new event
+    assert not board.muted(12.0)
 
 
 def test_a_stop_someone_pressed_is_shown_not_sounded() -> None:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from appliance.controller.commands import COMMANDS, CommandError, parse_command
 from appliance.controller.gate import TECHNICIAN_ONLY, TREATING, ClinicGate
-from appliance.controller.ipc import ControllerClient, ControllerServer
+from appliance.controller.ipc import ControllerClient, ControllerServer, SocketInUse
 from appliance.controller.process import Snapshots, readiness
 from appliance.controller.supervisor import State
 from appliance.simulation import SimulatedAppliance, build_simulated
@@ -338,3 +338,121 @@ def test_the_clinic_gate_never_passes_on_a_treating_or_technician_command(sequen
     assert not [m for m in seen if isinstance(m, dict) and m.get("cmd") in blocked]
     passed = [m for m in sequence if not (isinstance(m, dict) and m.get("cmd") in blocked)]
     assert seen == passed
+
+
+def exchange_lines(path: str, payload: bytes, replies: int) -> list[dict]:
+    """Send `payload` on one connection and read `replies` reply lines from it."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(3)
+        s.connect(path)
+        s.sendall(payload)
+        f = s.makefile("rb")
+        return [json.loads(f.readline()) for _ in range(replies)]
+
+
+def test_a_line_too_long_is_one_bad_request_and_its_tail_never_runs(running) -> None:
+    sim, path = running
+    wait_until_idle(ControllerClient(path))
+    payload = b"x" * 4098 + b'{"cmd":"stop"}\n' + b'{"cmd":"status","id":1}\n'
+    too_long, status = exchange_lines(path, payload, 2)
+    assert not too_long["ok"] and "longer than 4096 bytes" in too_long["error"]
+    assert status["ok"] and status["id"] == 1  # replies stay in step with requests
+    assert status["status"]["fault"] is None and sim.controller.fault is None
+
+
+def test_malformed_requests_each_get_one_clear_error_on_a_connection_that_stays_usable(
+    running,
+) -> None:
+    sim, path = running
+    wait_until_idle(ControllerClient(path))
+    bad = {
+        b'{"cmd":[]}': "cmd: must be one of",
+        b'{"cmd":{"x":1}}': "cmd: must be one of",
+        b'{"cmd":"inflate","target_mmHg":' + b"9" * 400 + b"}": "target_mmHg: outside",
+        b"[" * 2000: "invalid JSON",
+        b'{"cmd":"configure","limb":"arm","lop_mmHg":500,"lop_mmHg":150}': "given twice",
+    }
+    payload = b"".join(line + b"\n" for line in bad) + b'{"cmd":"status","id":"end"}\n'
+    replies = exchange_lines(path, payload, len(bad) + 1)
+    for (line, needle), reply in zip(bad.items(), replies, strict=False):
+        assert not reply["ok"] and needle in reply["error"], (line[:40], reply)
+    assert replies[-1]["id"] == "end" and replies[-1]["status"]["lop_mmHg"] is None
+
+
+def test_clients_beyond_the_cap_are_told_so_and_the_rest_are_served(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.sock")
+    server = ControllerServer(path, lambda message: {"ok": True}, dict)
+    server.max_clients = 3
+    server.start()
+    held = []
+    try:
+        for _ in range(3):
+            held.append(ControllerClient(path))
+            assert held[-1].request({"cmd": "status"})["ok"]
+        extra = ControllerClient(path)
+        refused = extra.request({"cmd": "status"})
+        assert not refused["ok"] and "too many clients (at most 3)" in refused["error"]
+        held.pop().close()
+        deadline = time.monotonic() + 2
+        while not (reply := extra.request({"cmd": "status"}))["ok"]:
+            assert time.monotonic() < deadline, reply
+            time.sleep(0.02)
+    finally:
+        for client in held:
+            client.close()
+        server.close()
+
+
+def test_a_second_controller_cannot_take_over_a_live_socket(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.sock")
+    first = ControllerServer(path, lambda message: {"ok": True, "who": "first"}, dict)
+    first.start()
+    try:
+        with pytest.raises(SocketInUse, match="another controller is already serving"):
+            ControllerServer(path, lambda message: {"ok": True, "who": "second"}, dict)
+        assert ControllerClient(path).request({"cmd": "status"})["who"] == "first"
+    finally:
+        first.close()
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(path)  # a file left by a controller that died
+    stale.close()
+    second = ControllerServer(path, lambda message: {"ok": True, "who": "second"}, dict)
+    second.start()
+    try:
+        assert ControllerClient(path).request({"cmd": "status"})["who"] == "second"
+    finally:
+        second.close()
+
+
+def test_a_command_its_client_gave_up_on_never_runs_but_a_late_stop_still_does() -> None:
+    sim = build_simulated(default_plant(2, limb="arm", leak_orifice_mm=0.0), 2)
+    sim.run(0.3)
+    c = sim.controller
+    assert c.handle({"cmd": "configure", "limb": "arm"})["ok"]
+    late = c.submit({"cmd": "inflate", "target_mmHg": 100}, timeout_s=0.01)  # loop not running
+    assert not late["ok"] and "did not answer in time (not done)" in late["error"]
+    sim.run(0.5)
+    assert c.state != State.INFLATING and c.target is None
+    late_stop = c.submit({"cmd": "stop"}, timeout_s=0.01)
+    assert "it will still be done" in late_stop["error"]
+    sim.run(0.1)
+    assert c.fault is not None and c.fault.value == "STOP_UI"
+
+
+def test_a_failed_sensor_reaches_the_stream_and_traces_at_once() -> None:
+    """No fresh samples must not freeze what the screens and traces show on the last good tick."""
+    records = []
+    sim = build_simulated(
+        default_plant(2, limb="arm", leak_orifice_mm=0.0), 2, on_tick=records.append
+    )
+    sim.run(0.3)
+    c = sim.controller
+    assert c.handle({"cmd": "configure", "limb": "arm"})["ok"]
+    assert c.handle({"cmd": "inflate", "target_mmHg": 100})["ok"]
+    assert sim.run_until(lambda: c.state == State.HOLDING, 30.0)
+    sim.rig.adc.absent = True
+    sim.run(1.0)
+    last = records[-1]
+    assert last.state == State.FAULT and last.alarm == "SENSOR_READ"
+    assert last.measured_mmHg is None and last.pump_duty == 0.0 and last.valve_open
+    assert c.status()["fault"] == "SENSOR_READ"

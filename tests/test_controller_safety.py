@@ -354,3 +354,105 @@ def test_site_default_occlusion_limit_applies_and_is_bounded() -> None:
     assert sim.controller.status()["occlusion_limit_s"] == 300
     with pytest.raises(ValueError, match="default_occlusion_s"):
         SafetyLimits(default_occlusion_s=1200)  # above the arm's 15 min hard limit
+
+
+def test_a_measurement_cut_short_leaves_no_ceiling_behind() -> None:
+    """Deflating during an LOP measurement (the console's cancel) ends it: the next inflation
+    is capped at its own set point + 35 mmHg, not at the measurement's 300 mmHg."""
+    plant = OffsetPlant(default_plant(3, **ARM))
+    sim = make(plant)
+    c = sim.controller
+    assert c.handle({"cmd": "measure_lop", "limb": "arm", "posture": "seated"})["ok"]
+    sim.run(3.0)
+    assert c.state == State.MEASURING_LOP
+    assert not c.handle({"cmd": "inflate", "target_mmHg": 120})["ok"]  # not mid-measurement
+    assert c.handle({"cmd": "deflate"})["ok"]
+    assert c.procedure is None
+    assert c.last_lop is not None and c.last_lop["lop_mmHg"] is None
+    assert "deflate" in c.last_lop["reason"]
+    assert sim.run_until(lambda: c.state == State.IDLE, 30.0)
+    hold(sim, 120.0)
+    plant.offset_mmHg = 40.0  # someone leans on the cuff: 160 mmHg, over 120 + 35
+    assert time_to_fault(sim, "CEILING", 1.0) < 0.1
+
+
+def test_configure_cannot_shorten_a_reperfusion_lockout() -> None:
+    sim = make()
+    c = sim.controller
+    assert c.handle(
+        {"cmd": "configure", "limb": "arm", "occlusion_limit_s": 60, "reperfusion_s": 120}
+    )["ok"]
+    hold(sim)
+    time_to_fault(sim, "OCCLUSION_TIME", 60.0)
+    sim.run(3.0)
+    assert c.handle({"cmd": "reset"})["ok"]
+    owed = c.status()["reperfusion_lockout_s"]
+    assert 110 < owed <= 120
+    for loosen in (
+        {"limb": "arm", "occlusion_limit_s": 900},
+        {"limb": "leg"},
+        {"limb": "arm", "reperfusion_s": 60},
+    ):
+        assert c.handle({"cmd": "configure", **loosen})["ok"]
+        assert c.status()["reperfusion_lockout_s"] >= owed - 0.1
+        for cmd in (
+            {"cmd": "inflate", "target_mmHg": 120},
+            {"cmd": "measure_lop", "limb": "arm"},
+        ):
+            reply = c.handle(cmd)
+            assert not reply["ok"] and "reperfusion lockout" in reply["error"], reply
+    assert c.state == State.IDLE
+    sim.run(owed + 1.0)
+    assert c.status()["reperfusion_lockout_s"] is None
+    assert c.handle({"cmd": "inflate", "target_mmHg": 120})["ok"]
+
+
+def test_nothing_inflates_before_the_first_reading() -> None:
+    """A command queued while the controller starts must not pump blind into a cuff that may
+    already be under pressure: start-up looks, and deflates, first."""
+    plant = OffsetPlant(default_plant(3, **ARM))
+    plant.offset_mmHg = 120.0
+    sim = build_simulated(plant, 3)
+    c = sim.controller
+    assert c.handle({"cmd": "configure", "limb": "arm"})["ok"]
+    refused = c.handle({"cmd": "inflate", "target_mmHg": 100})
+    assert not refused["ok"] and "no pressure reading yet" in refused["error"]
+    assert c.handle({"cmd": "deflate"})["ok"]  # taking pressure away is always allowed
+    sim.run(0.05)
+    assert c.fault is not None and c.fault.value == "PRESSURISED_AT_START"
+    assert c.pump_starts == 0 and safe(sim)
+
+
+@pytest.mark.parametrize("pump_mL_s", [150.0, 300.0])
+def test_the_sensing_line_coming_off_while_holding_is_a_pump_no_rise(pump_mL_s: float) -> None:
+    """The reading drops to zero: a strong pump held at reduced duty still counts as pumping."""
+
+    class SensingLineOff(OffsetPlant):
+        off = False
+
+        @property
+        def pressure_mmHg(self) -> float:
+            return 0.0 if self.off else self.inner.pressure_mmHg
+
+    plant = SensingLineOff(default_plant(3, **{**ARM, "pump_free_flow_mL_s": pump_mL_s}))
+    sim = make(plant)
+    hold(sim, 120.0)
+    plant.off = True
+    assert time_to_fault(sim, "PUMP_NO_RISE", 6.0) < 5.0
+
+
+@pytest.mark.parametrize("limb", ["arm", "leg"])
+def test_lowering_the_set_point_by_more_than_the_margin_vents_down(limb: str) -> None:
+    """180 -> 100 mmHg: the ceiling (set point + 35) follows the pressure down instead of
+    faulting at once, and is the new set point's once the cuff is there."""
+    posture = "seated" if limb == "arm" else "supine"
+    plant = OffsetPlant(default_plant(3, **{**ARM, "limb": limb, "posture": posture}))
+    sim = make(plant)
+    c = sim.controller
+    hold(sim, 180.0)
+    assert c.handle({"cmd": "set_target", "target_mmHg": 100})["ok"]
+    sim.run(5.0)
+    assert c.state == State.HOLDING and c.fault is None
+    assert c.pressure is not None and abs(c.pressure - 100.0) < 10.0
+    plant.offset_mmHg = 45.0  # 145 mmHg: under the old ceiling, over the new one
+    assert time_to_fault(sim, "CEILING", 1.0) < 0.1

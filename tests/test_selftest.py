@@ -16,6 +16,7 @@ from appliance.simulation import build_simulated
 from appliance.store import Store
 from appliance.store.audit import audit_trail
 from appliance.technician import DeviceNotReady, latest_selftest, require_passed_selftest
+from appliance.technician.errors import TechnicianError
 from appliance.technician.link import SimLink
 from appliance.technician.progress import Progress
 from appliance.technician.pump_start import crossing_s, lost_flow_s
@@ -259,3 +260,34 @@ def test_cli_simulates_a_slow_pump(capsys: pytest.CaptureFixture) -> None:
     out = capsys.readouterr().out
     assert code == 1
     assert "pump_start" in out and "FAILED" in out and "replace the pump" in out
+
+
+class InterruptingLink(SimLink):
+    """Another client deflates the cuff a few seconds into the self-test."""
+
+    def __init__(self, app, after_s: float) -> None:
+        super().__init__(app)
+        self.after_s = after_s
+        self.waited = 0.0
+        self.inflate_reply: dict | None = None
+
+    def wait(self, seconds: float) -> None:
+        super().wait(seconds)
+        self.waited += seconds
+        c = self.app.controller
+        if self.inflate_reply is None and self.waited > self.after_s:
+            self.inflate_reply = c.handle({"cmd": "inflate", "target_mmHg": 100})
+            assert c.handle({"cmd": "deflate"})["ok"]
+
+
+def test_a_self_test_someone_deflates_is_reported_interrupted_not_failed() -> None:
+    app = build_simulated(cylinder_plant(0), 0, procedures={"selftest": selftest_procedure_factory})
+    link = InterruptingLink(app, after_s=6.0)
+    link.wait(1.0)
+    link.waited = 0.0
+    with pytest.raises(TechnicianError, match="interrupted: stopped by a deflate command"):
+        _run(link)
+    assert link.inflate_reply is not None and not link.inflate_reply["ok"]
+    assert "SELFTEST in progress" in link.inflate_reply["error"]
+    c = app.controller
+    assert c.procedure is None and c.last_selftest["complete"] is False

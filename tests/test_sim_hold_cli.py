@@ -70,31 +70,32 @@ def test_plant_fault_shows_and_ends_deflated(tmp_path: Path) -> None:
     assert float(last["pump_duty"]) == 0.0 and last["valve_open"] == "1"
 
 
-def test_bad_plant_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        [
-            "sim",
-            "hold",
-            "--target",
-            "120",
-            "--duration",
-            "5",
-            "--plant",
-            "nope:x",
-            "--trace",
-            str(tmp_path / "x.csv"),
-        ]
-    )
-    assert code == 2
-    assert "cannot import plant module" in capsys.readouterr().err
+@pytest.mark.parametrize(
+    ("plant", "code", "needle"),
+    [
+        ("nope:x", 2, "cannot import plant module"),
+        ("os:getcwd", 2, "building the plant failed: TypeError"),
+        ("tests.plants:broken_plant", 2, "no parameters for seed 0"),
+        ("tests.plants:nan_after_a_second", 1, "the simulation stopped"),
+    ],
+)
+def test_bad_plant_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], plant: str, code: int, needle: str
+) -> None:
+    trace = tmp_path / "x.csv"
+    args = ["sim", "hold", "--target", "120", "--duration", "5", "--plant", plant]
+    assert main([*args, "--trace", str(trace)]) == code
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
 
 
 def test_unsafe_target_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(
-        ["sim", "hold", "--target", "320", "--duration", "5", "--trace", str(tmp_path / "x.csv")]
-    )
-    assert code == 2
-    assert "target_mmHg" in capsys.readouterr().err
+    trace = tmp_path / "x.csv"
+    for target in ("320", "280"):  # above the absolute cap; above the controller's 260 limit
+        code = main(["sim", "hold", "--target", target, "--duration", "5", "--trace", str(trace)])
+        assert code == 2
+        assert "target_mmHg" in capsys.readouterr().err
+        assert not trace.exists()  # no half a trace of a hold that never began
 
 
 def test_simulation_imports_the_real_drivers(tmp_path: Path) -> None:

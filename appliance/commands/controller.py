@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    from appliance.controller.ipc import SocketInUse
     from appliance.controller.process import run_controller
 
     try:
@@ -64,6 +65,6 @@ def run(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             check_readiness=args.check_readiness,
         )
-    except ValueError as exc:
+    except (ValueError, SocketInUse) as exc:
         print(f"bfr controller: {exc}", file=sys.stderr)
         return 2

@@ -6,9 +6,14 @@ import argparse
 import csv
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appliance.controller.core import TickRecord
 from appliance.controller.supervisor import State
+from hardware.ports import SensorError
+
+if TYPE_CHECKING:
+    from appliance.simulation import SimulatedAppliance
 
 TRACE_COLUMNS = (
     "t_s",
@@ -71,8 +76,10 @@ def run(args: argparse.Namespace) -> int:
 
         try:
             sim = build_simulated(args.plant, args.seed, on_tick=write)
-        except ValueError as exc:
+        except (ValueError, SensorError) as exc:
             print(f"bfr sim hold: {exc}", file=sys.stderr)
+            out.close()
+            args.trace.unlink(missing_ok=True)
             return 2
         holder["plant"] = sim.plant
         c = sim.controller
@@ -82,17 +89,18 @@ def run(args: argparse.Namespace) -> int:
         reply = c.handle({"cmd": "inflate", "target_mmHg": args.target})
         if not reply["ok"]:
             print(f"bfr sim hold: {reply['error']}", file=sys.stderr)
+            out.close()
+            args.trace.unlink(missing_ok=True)  # no half a trace of a hold that never began
             return 2
-        end = sim.clock.now() + args.duration
-        next_set = None
-        while sim.clock.now() < end and c.state != State.FAULT:
-            due = next_set is None or sim.clock.now() >= next_set
-            if args.reps and due and c.state == State.HOLDING and hasattr(sim.plant, "start_set"):
-                sim.plant.start_set(15)
-                next_set = sim.clock.now() + 15 * 2.5 + 30
-            sim.run(min(0.5, end - sim.clock.now()))
-        if c.state == State.FAULT:
-            sim.run(1.0)  # the trace shows the deflation that follows a fault
+        try:
+            _hold(sim, args)
+        except OSError as exc:
+            print(f"bfr sim hold: cannot write {args.trace}: {exc}", file=sys.stderr)
+            return 2
+        except (ValueError, ArithmeticError, SensorError) as exc:
+            # The plant (user code) or the emulator refused its pressure: say so, no traceback.
+            print(f"bfr sim hold: the simulation stopped: {exc}", file=sys.stderr)
+            return 1
     status = c.status()
     print(
         f"final state {status['state']}"
@@ -100,3 +108,18 @@ def run(args: argparse.Namespace) -> int:
         + f"; trace {args.trace}"
     )
     return 0
+
+
+def _hold(sim: SimulatedAppliance, args: argparse.Namespace) -> None:
+    """Hold the target for the duration (with sets of reps if asked); show a fault's deflation."""
+    c = sim.controller
+    end = sim.clock.now() + args.duration
+    next_set = None
+    while sim.clock.now() < end and c.state != State.FAULT:
+        due = next_set is None or sim.clock.now() >= next_set
+        if args.reps and due and c.state == State.HOLDING and hasattr(sim.plant, "start_set"):
+            sim.plant.start_set(15)
+            next_set = sim.clock.now() + 15 * 2.5 + 30
+        sim.run(min(0.5, end - sim.clock.now()))
+    if c.state == State.FAULT:
+        sim.run(1.0)  # the trace shows the deflation that follows a fault

@@ -108,13 +108,23 @@ class AlarmBoard:
     def __init__(self) -> None:
         self._active: dict[AlarmCode, Alarm] = {}
         self._silenced_until = float("-inf")
+        self._muted: set[AlarmCode] = set()  # what the last silence covered
         self.raised: list[tuple[float, AlarmCode]] = []
 
     def raise_(self, code: AlarmCode, now: float, *, latched: bool) -> bool:
-        """Activate `code`; True if it was not active (a new event)."""
-        if code in self._active:
-            self._active[code].latched |= latched
-            return False
+        """Activate `code`; True if it is a new event: not active, or escalating to a fault.
+
+        An alarm that becomes a fault (PRESSURE_HIGH that lasted, a LEAK that grew) is news:
+        the cuff is being emptied, so it sounds again even if the alarm had been silenced.
+        """
+        alarm = self._active.get(code)
+        if alarm is not None:
+            if alarm.latched or not latched:
+                return False
+            alarm.latched = True
+            self._muted.discard(code)
+            self.raised.append((now, code))
+            return True
         self._active[code] = Alarm(code, now, latched)
         self.raised.append((now, code))
         return True
@@ -123,12 +133,16 @@ class AlarmBoard:
         alarm = self._active.get(code)
         if alarm is not None and not alarm.latched:
             del self._active[code]
+            self._muted.discard(code)  # if it comes back, that is a new event
 
     def reset_latched(self) -> None:
         self._active = {c: a for c, a in self._active.items() if not a.latched}
+        self._muted &= set(self._active)
 
     def silence(self, now: float) -> float:
+        """Mute the alarms active now for 30 s; any alarm raised after this still sounds."""
         self._silenced_until = now + SILENCE_S
+        self._muted = set(self._active)
         return self._silenced_until
 
     def silenced(self, now: float) -> bool:
@@ -139,8 +153,7 @@ class AlarmBoard:
         after it is not muted (a second problem must be heard)."""
         if not self.silenced(now):
             return list(self._active.values())
-        silenced_at = self._silenced_until - SILENCE_S
-        return [a for a in self._active.values() if a.since > silenced_at]
+        return [a for a in self._active.values() if a.code not in self._muted]
 
     def muted(self, now: float) -> bool:
         """Silenced, and nothing raised since: what the screens' own sound follows too."""

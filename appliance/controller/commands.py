@@ -38,7 +38,10 @@ def _number(d: dict[str, Any], key: str, lo: float, hi: float, *, optional: bool
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise CommandError(f"{key}: must be a number, got {type(value).__name__}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:
+        raise CommandError(f"{key}: outside {lo:g}..{hi:g}") from None
     if not math.isfinite(value) or not lo <= value <= hi:
         raise CommandError(f"{key}: {value} is outside {lo:g}..{hi:g}")
     return value

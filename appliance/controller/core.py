@@ -19,6 +19,7 @@ from appliance.controller.alarms import AlarmBoard, AlarmCode
 from appliance.controller.commands import Command, CommandError, parse_command
 from appliance.controller.filters import PressureFilter
 from appliance.controller.limits import HARD_OCCLUSION_S, SafetyLimits, SessionLimits
+from appliance.controller.occlusion import OcclusionClock
 from appliance.controller.regulator import Actuation, PredictiveBandRegulator, Regulator
 from appliance.controller.supervisor import (
     PRESSURISING,
@@ -44,6 +45,13 @@ if TYPE_CHECKING:
     from hardware.devices import Devices
 
 SAFE = Actuation(0.0, True)
+# What may run before the first reading: nothing that pressurises before start-up has seen the
+# cuff (it deflates first). What still runs after its client stopped waiting: what only takes
+# pressure away or quiets the buzzer, never what the client was told had failed.
+SAFE_AT_START = frozenset(
+    {"stop", "deflate", "status", "silence", "heartbeat", "configure", "reset"}
+)
+SAFE_WHEN_LATE = frozenset({"stop", "deflate", "status", "silence"})
 
 
 class Procedure(Protocol):
@@ -100,6 +108,9 @@ class _Pending:
     command: Any
     done: threading.Event = field(default_factory=threading.Event)
     reply: dict[str, Any] | None = None
+    # Set by a client that stopped waiting: it was told the command failed, so it must not run.
+    abandoned: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Controller:
@@ -129,6 +140,8 @@ class Controller:
         self.procedures = procedures or {}
         self.on_tick = on_tick
         self.on_event = on_event
+        # The loop's last published status, for `status` asked from other threads (IPC).
+        self.published_status: Callable[[], dict[str, Any]] | None = None
         # deque append/popleft are atomic: the IPC thread queues, the loop drains, no lock needed.
         self._inbox: deque[_Pending] = deque()
         self._lock = threading.Lock()
@@ -138,8 +151,7 @@ class Controller:
         self.pressure: float | None = None
         self.last_sample_t: float | None = None
         self.output = SAFE
-        self.occlusion_s = 0.0
-        self.deflated_s = 0.0
+        self.occlusion = OcclusionClock()
         self.heartbeat_t: float | None = None
         self.procedure: Procedure | None = None
         self.last_lop: dict[str, Any] | None = None
@@ -148,6 +160,8 @@ class Controller:
         self.nominal_mmHg: float | None = None
         self._last_tick_t: float | None = None
         self._startup = True
+        self._lowered_from: float | None = None  # the set point before set_target lowered it
+        self._recorded: tuple[State, AlarmCode | None] = (self.state, None)
         self.valve_openings = 0
         self.pump_starts = 0
         self._armed_at = float("-inf")
@@ -168,11 +182,18 @@ class Controller:
         except CommandError as exc:
             return {"ok": False, "error": str(exc)}
         if command.name == "status":
-            return {"ok": True, "status": self.status()}
+            # Other threads never read live state: the loop may be changing it this instant.
+            source = self.published_status or self.status
+            return {"ok": True, "status": source()}
         pending = _Pending(command)
         self._inbox.append(pending)
         if not pending.done.wait(timeout_s):
-            return {"ok": False, "error": "controller did not answer in time"}
+            with pending.lock:
+                if pending.reply is None and command.name not in SAFE_WHEN_LATE:
+                    pending.abandoned = True
+            if pending.reply is None:
+                done = "it will still be done" if command.name in SAFE_WHEN_LATE else "not done"
+                return {"ok": False, "error": f"controller did not answer in time ({done})"}
         assert pending.reply is not None
         return pending.reply
 
@@ -185,6 +206,13 @@ class Controller:
         return self._execute(command)
 
     def _execute(self, command: Command) -> dict[str, Any]:
+        if self._startup and command.name not in SAFE_AT_START:
+            # Nothing may pressurise before the start-up check has seen the cuff's pressure.
+            return {
+                "ok": False,
+                "error": f"{command.name}: the controller has no pressure reading yet "
+                "(it deflates first after starting); retry",
+            }
         try:
             if command.therapy:
                 self._check_therapy(command)
@@ -210,6 +238,8 @@ class Controller:
     def _cmd_deflate(self) -> None:
         if self.state in (State.FAULT, State.IDLE):
             return
+        # A measurement cut short ends here, or its ceiling would outlive it (300 mmHg for LOP).
+        self._end_procedure("stopped by a deflate command; the cuff was deflated")
         self._set_state(State.DEFLATING)
 
     def _cmd_reset(self) -> None:
@@ -261,8 +291,8 @@ class Controller:
         self._check_target(target_mmHg)
         if self.state == State.FAULT:
             raise CommandError(f"inflate: controller is in FAULT ({self.fault}); reset first")
-        if self.state == State.MEASURING_LOP:
-            raise CommandError("inflate: LOP measurement in progress")
+        if self.state in PROCEDURES.values():
+            raise CommandError(f"inflate: {self.state} in progress; deflate to end it first")
         now = self.clock.now()
         lockout = self.reperfusion_remaining_s()
         if lockout is not None:
@@ -278,6 +308,10 @@ class Controller:
         self._check_target(target_mmHg)
         if self.state not in (State.INFLATING, State.HOLDING):
             raise CommandError("set_target: only while inflating or holding")
+        if self.target is not None and target_mmHg < self.target:
+            # The ceiling comes down with the pressure, not ahead of it: lowering the set point
+            # by more than the margin would otherwise fault CEILING before the vent has begun.
+            self._lowered_from = max(self.target, self._lowered_from or 0.0)
         self.target = target_mmHg  # HOLDING regulates to the new set point from here
 
     def _cmd_measure_lop(self, **args: Any) -> None:
@@ -292,6 +326,9 @@ class Controller:
         factory = self.procedures.get(kind)
         if factory is None:
             raise CommandError(f"{command}: not available on this controller")
+        lockout = self.reperfusion_remaining_s()
+        if lockout is not None:
+            raise CommandError(f"{command}: reperfusion lockout, {lockout:.0f} s remaining")
         self.heartbeat_t = self.clock.now()
         self.alarms.clear(AlarmCode.LOP_FAILED)  # a new attempt replaces the old verdict
         self.procedure = factory(args, self)
@@ -339,7 +376,7 @@ class Controller:
                 state=self.state,
                 target=self.target,
                 ceiling=self._ceiling(),
-                occlusion_s=self.occlusion_s,
+                occlusion_s=self.occlusion.occlusion_s,
                 occlusion_limit_s=self.session.occlusion_limit_s,
                 heartbeat_age_s=None if self.heartbeat_t is None else now - self.heartbeat_t,
             )
@@ -347,8 +384,13 @@ class Controller:
         self._act_on(findings, now, evaluated=sample is not None or error is not None)
         self._apply(self._decide(now, sample))
         self.sounder.update(now, self.alarms.audible(now))
-        if sample is not None and self.on_tick is not None:
-            self.on_tick(self._record(sample))
+        if self.on_tick is not None:
+            # Every fresh sample is a control tick; so is one whose read failed, and a change of
+            # state: a failed sensor must not freeze the stream (and traces) on the last good tick.
+            marks = (self.state, self.fault)
+            if sample is not None or error is not None or marks != self._recorded:
+                self._recorded = marks
+                self.on_tick(self._record(now, sample))
 
     def _read(self) -> tuple[Sample | None, str | None]:
         try:
@@ -359,7 +401,10 @@ class Controller:
     def _drain_inbox(self) -> None:
         while self._inbox:
             pending = self._inbox.popleft()
-            pending.reply = self._execute(pending.command)
+            with pending.lock:
+                if pending.abandoned:
+                    continue
+                pending.reply = self._execute(pending.command)
             pending.done.set()
 
     def _act_on(self, findings: list[Finding], now: float, evaluated: bool) -> None:
@@ -384,27 +429,31 @@ class Controller:
                 self._enter_fault(AlarmCode.PRESSURISED_AT_START)
 
     def _ceiling(self) -> float:
-        """A measurement sets its own ceiling; holding is capped just above the set point."""
+        """A measurement sets its own ceiling; holding is capped just above the set point (the
+        previous one, after it was lowered, until the pressure is under the new ceiling)."""
         if self.procedure is not None:
             return min(self.limits.absolute_cap_mmHg, self.procedure.ceiling_mmHg)
-        return self.session.ceiling(self.limits, self.target or 0.0)
+        ceiling = self.session.ceiling(self.limits, self.target or 0.0)
+        if self._lowered_from is not None:
+            if self.target is not None and self.pressure is not None and self.pressure < ceiling:
+                self._lowered_from = None
+            else:
+                return self.session.ceiling(self.limits, self._lowered_from)
+        return ceiling
 
     def reperfusion_remaining_s(self) -> float | None:
         """After the occlusion limit, the limb must stay deflated for the full reperfusion time."""
-        if self.occlusion_s < self.session.occlusion_limit_s:
-            return None
-        return max(0.0, self.limits.reperfusion_s - self.deflated_s)
+        return self.occlusion.lockout_s(self.session.occlusion_limit_s, self.limits.reperfusion_s)
 
     def _track_occlusion(self, dt: float) -> None:
         if self.pressure is None:
             return
-        if self.pressure > self.limits.pressurised_mmHg:
-            self.occlusion_s += dt
-            self.deflated_s = 0.0
-        else:
-            self.deflated_s += dt
-            if self.deflated_s >= self.limits.reperfusion_s:
-                self.occlusion_s = 0.0
+        self.occlusion.track(
+            self.pressure > self.limits.pressurised_mmHg,
+            dt,
+            limit_s=self.session.occlusion_limit_s,
+            reperfusion_s=self.limits.reperfusion_s,
+        )
 
     def _decide(self, now: float, sample: Sample | None) -> Actuation:
         if self.state == State.INFLATING:
@@ -457,14 +506,18 @@ class Controller:
             self._emit("alarm", {"code": code.value, "fault": True})
         if self.state != State.FAULT:
             self.fault = code
-            if self.procedure is not None:
-                why = f"stopped by the {code.value} fault; the cuff was deflated"
-                result = self.procedure.interrupted(why)
-                if result is not None:
-                    self._publish(result)
-            self.procedure = None
+            self._end_procedure(f"stopped by the {code.value} fault; the cuff was deflated")
             self.regulator.reset()
             self._set_state(State.FAULT)
+
+    def _end_procedure(self, why: str) -> None:
+        """A measurement ended before it finished: publish why, and drop it with its ceiling."""
+        if self.procedure is None:
+            return
+        result = self.procedure.interrupted(why)
+        if result is not None:
+            self._publish(result)
+        self.procedure = None
 
     def _publish(self, result: dict[str, Any]) -> None:
         """A procedure's result, where status() shows it, and as an event."""
@@ -478,6 +531,7 @@ class Controller:
         if state == self.state:
             return
         previous, self.state = self.state, state
+        self._lowered_from = None
         if state in (State.IDLE, State.DEFLATING, State.FAULT):
             self.target = None if state != State.DEFLATING else self.target
             self.regulator.reset()
@@ -495,11 +549,11 @@ class Controller:
         if self.on_event is not None:
             self.on_event(self.clock.now(), kind, data)
 
-    def _record(self, sample: Sample) -> TickRecord:
+    def _record(self, now: float, sample: Sample | None) -> TickRecord:
         code = self.fault or self.alarms.first_code()
         return TickRecord(
-            t=sample.t,
-            measured_mmHg=sample.mmHg,
+            t=now if sample is None else sample.t,
+            measured_mmHg=None if sample is None else sample.mmHg,
             target_mmHg=self.target,
             pump_duty=self.output.pump_duty,
             valve_open=self.output.valve_open,
@@ -527,7 +581,7 @@ class Controller:
             "silenced": self.alarms.muted(now),
             "pump_duty": round(self.output.pump_duty, 3),
             "valve_open": self.output.valve_open,
-            "occlusion_s": round(self.occlusion_s, 1),
+            "occlusion_s": round(self.occlusion.occlusion_s, 1),
             "occlusion_limit_s": self.session.occlusion_limit_s,
             "reperfusion_lockout_s": None if lockout is None else round(lockout, 1),
             "limb": self.session.limb,

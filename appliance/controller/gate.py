@@ -44,6 +44,8 @@ class ClinicGate:
 
     def __call__(self, message: Any) -> dict[str, Any]:
         name = message.get("cmd") if isinstance(message, dict) else None
+        if not isinstance(name, str):
+            name = None  # the controller's own validation explains what is wrong
         if name in TECHNICIAN_ONLY:
             return {
                 "ok": False,

@@ -27,19 +27,35 @@ def _encode(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n").encode()
 
 
+TOO_LONG = f"line longer than {MAX_LINE} bytes"
+
+
 def decode_line(line: bytes) -> tuple[Any, str | None]:
     """Decode one request line; return (message, error)."""
     if len(line) > MAX_LINE:
-        return None, f"line longer than {MAX_LINE} bytes"
+        return None, TOO_LONG
     try:
         text = line.decode("utf-8")
-        return json.loads(text, parse_constant=_reject_constant), None
+        message = json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
         return None, f"invalid JSON: {exc}"
+    except RecursionError:
+        return None, "invalid JSON: nested too deeply"
+    return message, None
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A field given twice is ambiguous (which LOP did the clinician mean?): refuse it."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"field {key!r} given twice")
+        out[key] = value
+    return out
 
 
 class _Connection(socketserver.StreamRequestHandler):
@@ -48,7 +64,9 @@ class _Connection(socketserver.StreamRequestHandler):
     def setup(self) -> None:
         super().setup()
         with self.server.lock:
-            self.server.connections.add(self.request)
+            self.admitted = len(self.server.connections) < self.server.max_clients
+            if self.admitted:
+                self.server.connections.add(self.request)
 
     def finish(self) -> None:
         with self.server.lock:
@@ -57,11 +75,14 @@ class _Connection(socketserver.StreamRequestHandler):
             super().finish()
 
     def handle(self) -> None:
+        if not self.admitted:
+            self._refuse()
+            return
         while True:
-            line = self.rfile.readline(MAX_LINE + 2)
-            if not line:
+            line, whole = self._read_line()
+            if line is None:
                 return
-            message, error = decode_line(line.rstrip(b"\r\n"))
+            message, error = decode_line(line) if whole else (None, TOO_LONG)
             if error is None and isinstance(message, dict) and message.get("cmd") == "subscribe":
                 self._stream(message)
                 return
@@ -72,6 +93,27 @@ class _Connection(socketserver.StreamRequestHandler):
                 self.wfile.write(_encode(reply))
             except OSError:
                 return
+
+    def _refuse(self) -> None:
+        """Beyond the cap: answer the first request with why, then close (within 1 s)."""
+        self.request.settimeout(1.0)
+        with contextlib.suppress(OSError):
+            self._read_line()
+            cap = self.server.max_clients
+            self.wfile.write(_encode({"ok": False, "error": f"too many clients (at most {cap})"}))
+
+    def _read_line(self) -> tuple[bytes | None, bool]:
+        """One request line without its end (None when the client has gone), and whether it
+        fits. A line too long is read to its end and answered once, as one bad request: its
+        tail must never be taken for a command of its own."""
+        line = self.rfile.readline(MAX_LINE + 2)
+        if not line:
+            return None, True
+        if line.endswith(b"\n") or len(line) <= MAX_LINE:
+            return line.rstrip(b"\r\n"), True
+        while line and not line.endswith(b"\n"):
+            line = self.rfile.readline(MAX_LINE + 2)
+        return b"", False
 
     def _stream(self, message: dict[str, Any]) -> None:
         hz = message.get("hz", 20)
@@ -87,11 +129,34 @@ class _Connection(socketserver.StreamRequestHandler):
             time.sleep(period)
 
 
+class SocketInUse(RuntimeError):
+    """Another controller already answers on this socket: two must never drive one cuff."""
+
+
+def _answers(path: str) -> bool:
+    """Whether a live server accepts connections at `path` (a stale file does not)."""
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
 class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    """Serves one controller on a Unix socket; each client gets its own thread."""
+    """Serves one controller on a Unix socket; each client gets its own thread.
+
+    Clients are capped: each costs a thread and a file descriptor, and a flood of them must
+    not slow the loop (200 streaming clients made its ticks 20 ms late) or exhaust the
+    process's descriptors, where accept() fails in a busy loop.
+    """
 
     daemon_threads = True
     allow_reuse_address = True
+    max_clients = 16
 
     def __init__(self, path: str, handler: Handler, snapshot: Snapshot, mode: int = 0o660) -> None:
         self.path = path
@@ -101,8 +166,10 @@ class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
         self.closing = threading.Event()
         self.lock = threading.Lock()
         self.connections: set[socket.socket] = set()
+        if _answers(path):
+            raise SocketInUse(f"another controller is already serving {path}: stop it first")
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+            os.unlink(path)  # a stale file from a controller that died
         super().__init__(path, _Connection)
         # 0660: the web user reaches the clinic's socket through the shared group only; 0600:
         # the technician socket, for root (sudo) and the controller's own user.

@@ -14,7 +14,7 @@ from typing import Any
 from appliance.config import ApplianceConfig, technician_socket_beside
 from appliance.controller.core import Controller, ControllerHardware
 from appliance.controller.gate import ClinicGate, Problems
-from appliance.controller.ipc import ControllerServer
+from appliance.controller.ipc import ControllerServer, SocketInUse
 from appliance.controller.loop import ControlLoop
 from appliance.controller.memory import GcPauseLog, settle_heap
 from appliance.controller.watchdog import Watchdog
@@ -110,6 +110,7 @@ def run_controller(
         on_event=on_event,
     )
     snapshots = Snapshots(controller)
+    controller.published_status = snapshots.latest
     previous_tick = controller.on_tick
     controller.on_tick = lambda rec: (
         snapshots.publish(rec.t),
@@ -125,14 +126,20 @@ def run_controller(
         if check_readiness or not sim
         else None,
     )
-    servers = []
-    for where, handler, mode in (
-        (path, gate, 0o660),
-        (technician_path, controller.submit, 0o600),
-    ):
-        os.makedirs(os.path.dirname(where) or ".", exist_ok=True)
-        servers.append(ControllerServer(where, handler, snapshots.latest, mode=mode))
-        servers[-1].start()
+    servers: list[ControllerServer] = []
+    try:
+        for where, handler, mode in (
+            (path, gate, 0o660),
+            (technician_path, controller.submit, 0o600),
+        ):
+            os.makedirs(os.path.dirname(where) or ".", exist_ok=True)
+            servers.append(ControllerServer(where, handler, snapshots.latest, mode=mode))
+            servers[-1].start()
+    except SocketInUse:
+        for server in servers:
+            server.close()
+        devices.close()
+        raise
     loop = ControlLoop(controller, clock, config.hardware.data_rate, Watchdog(), devices.deadman)
     stop = threading.Event()
 

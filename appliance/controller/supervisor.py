@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from appliance.controller.alarms import AlarmCode
 from appliance.controller.limits import SafetyLimits
+from appliance.pump_model import dead_zone_duty
 from hardware.ports import Sample
 from hardware.transducer import TransducerModel
 
@@ -88,6 +89,7 @@ class Supervisor:
     """Independent checks; `check()` returns every finding for this iteration."""
 
     PUMPING_DUTY = 0.5
+    PUMPING_OVER_DEAD_ZONE = 0.1
     # Pump running more than this share of a vent-free 7 s while holding = compensating a leak.
     # With the BOM's 9 L/min pump, holding still on an intact cuff keeps it at 0 %, a 0.2 mm hole
     # at 6-12 % and a 0.35 mm one (a cracked fitting) at 18-32 %. A stronger pump needs a lower
@@ -231,7 +233,7 @@ class Supervisor:
     def _pump_progress(self, obs: Observation, p: float) -> list[Finding]:
         """Pumping hard without pressure rising: dead pump, cuff off, hose disconnected."""
         lim = self.limits
-        pumping = obs.pump_duty >= self.PUMPING_DUTY and not obs.valve_open
+        pumping = obs.pump_duty >= self._pumping_duty(obs, p) and not obs.valve_open
         if not pumping:
             self._pump_since = None
             self._pump_trace.clear()
@@ -250,6 +252,17 @@ class Supervisor:
         if rise < lim.no_rise_min_mmHg:
             return [Finding(AlarmCode.PUMP_NO_RISE, True)]
         return []
+
+    def _pumping_duty(self, obs: Observation, p: float) -> float:
+        """The duty from which the pump must move air, so the pressure must rise.
+
+        While holding, a strong pump on a small cuff is run at reduced duty; with the reading
+        near zero (a hose or the sensing line off) that is under PUMPING_DUTY, yet well above
+        the dead zone at that back-pressure: it counts, or nothing would notice for 20 s.
+        """
+        if obs.state != State.HOLDING:
+            return self.PUMPING_DUTY
+        return min(self.PUMPING_DUTY, dead_zone_duty(p) + self.PUMPING_OVER_DEAD_ZONE)
 
     def _valve_progress(self, obs: Observation, p: float) -> list[Finding]:
         """Valve open, pump off, yet pressure not falling: the valve is stuck closed.

@@ -171,9 +171,13 @@ class SelftestProcedure:
             self.t_end = now
         return act
 
-    def interrupted(self, why: str) -> None:
-        """Its checks so far are already published as they happen (`_publish`)."""
-        return None
+    def interrupted(self, why: str) -> dict[str, Any] | None:
+        """Its checks so far are already published as they happen (`_publish`); this adds why
+        it ended, so `bfr selftest` can tell a cancelled test from a failed check."""
+        published = self.controller.last_selftest
+        if not published or published.get("complete", True):
+            return None
+        return published | {"interrupted": why}
 
     def result(self) -> dict[str, Any]:
         return {

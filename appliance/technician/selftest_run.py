@@ -95,6 +95,11 @@ def run_selftest(
             f"the self-test was interrupted ({fault}); the previous result stands",
             "reset the fault and run the self-test again",
         )
+    if fault is None and published.get("interrupted"):
+        raise TechnicianError(
+            f"the self-test was interrupted: {published['interrupted']}; the previous result stands",
+            "make sure nothing else uses the appliance, then run the self-test again",
+        )
     checks = _device_checks(published, fault, status.get("alarms", []))
     if not button:
         checks.append(not_done("stop_button", "not_tested", None, "skipped (--no-button)"))

@@ -34,7 +34,7 @@ def load_plant_factory(spec: str) -> PlantFactory:
         raise ValueError(f"plant must be MODULE:CALLABLE, got {spec!r}")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except Exception as exc:  # noqa: BLE001 - any module's failure to load, said plainly
         raise ValueError(f"cannot import plant module {module_name!r}: {exc}") from exc
     factory = getattr(module, attr, None)
     if not callable(factory):
@@ -44,7 +44,11 @@ def load_plant_factory(spec: str) -> PlantFactory:
 
 def build_plant(spec: str | None, seed: int) -> Plant:
     """Build the plant named by `spec` (or the project's own) for `seed`, checking the contract."""
-    plant = load_plant_factory(spec or DEFAULT_PLANT)(seed=seed)
+    factory = load_plant_factory(spec or DEFAULT_PLANT)
+    try:
+        plant = factory(seed=seed)
+    except Exception as exc:  # noqa: BLE001 - someone else's plant code, reported plainly
+        raise ValueError(f"{spec}: building the plant failed: {type(exc).__name__}: {exc}") from exc
     if not callable(getattr(plant, "step", None)) or not hasattr(plant, "pressure_mmHg"):
         raise ValueError(f"{spec} did not build a plant (needs step() and pressure_mmHg)")
     return plant

@@ -1,0 +1,51 @@
+"""How long the limb has been occluded, and the reperfusion it is owed before the next inflation.
+
+Occlusion is counted from the measured pressure, whatever inflated the cuff (an exercise, an LOP
+measurement, a self-test on a limb), and a rest as long as the reperfusion time clears it. Once
+the limit is reached the lockout is fixed at that moment: a `configure` that raises the limit,
+changes the limb or shortens the reperfusion time afterwards cannot end it early.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class OcclusionClock:
+    """Seconds occluded, seconds deflated since, and the reperfusion owed (None: none owed)."""
+
+    occlusion_s: float = 0.0
+    deflated_s: float = 0.0
+    owed_s: float | None = None
+
+    def track(self, occluded: bool, dt: float, *, limit_s: float, reperfusion_s: float) -> None:
+        """One tick of `dt` seconds with the cuff `occluded` (above the pressurised level) or not."""
+        if occluded:
+            self.occlusion_s += dt
+            self.deflated_s = 0.0
+        else:
+            self.deflated_s += dt
+        self.latch(limit_s, reperfusion_s)
+        rest_s = reperfusion_s if self.owed_s is None else self.owed_s
+        if not occluded and self.deflated_s >= rest_s:
+            self.occlusion_s = 0.0
+            self.owed_s = None
+
+    def latch(self, limit_s: float, reperfusion_s: float) -> None:
+        """The limit is reached: the rest owed is fixed from here on."""
+        if self.owed_s is None and self.occlusion_s >= limit_s:
+            self.owed_s = reperfusion_s
+
+    def lockout_s(self, limit_s: float, reperfusion_s: float) -> float | None:
+        """Seconds of reperfusion still owed before the cuff may inflate again, or None.
+
+        Also when the limit has just been lowered under the time already occluded, before the
+        next tick latches it. Reads only: status() asks from the IPC threads.
+        """
+        owed = self.owed_s
+        if owed is None:
+            if self.occlusion_s < limit_s:
+                return None
+            owed = reperfusion_s
+        return max(0.0, owed - self.deflated_s)
