@@ -139,16 +139,23 @@ def test_sensor_chip_gone() -> None:
     assert time_to_fault(sim, "SENSOR_READ", 1.0) < 1.0
 
 
-def test_occlusion_time_limit_then_reperfusion_lockout() -> None:
+def occlude_to_the_limit(reperfusion_s: float) -> SimulatedAppliance:
+    """An arm held past a 60 s occlusion limit, faulted, emptied and reset."""
     sim = make()
     c = sim.controller
     assert c.handle(
-        {"cmd": "configure", "limb": "arm", "occlusion_limit_s": 60, "reperfusion_s": 60}
+        {"cmd": "configure", "limb": "arm", "occlusion_limit_s": 60, "reperfusion_s": reperfusion_s}
     )["ok"]
     hold(sim)
     assert time_to_fault(sim, "OCCLUSION_TIME", 60.0) < 60.0
     sim.run(3.0)
     assert c.handle({"cmd": "reset"})["ok"]
+    return sim
+
+
+def test_occlusion_time_limit_then_reperfusion_lockout() -> None:
+    sim = occlude_to_the_limit(60)
+    c = sim.controller
     refused = c.handle({"cmd": "inflate", "target_mmHg": 120})
     assert not refused["ok"] and "reperfusion" in refused["error"]
     assert c.status()["reperfusion_lockout_s"] > 50
@@ -377,15 +384,8 @@ def test_a_measurement_cut_short_leaves_no_ceiling_behind() -> None:
 
 
 def test_configure_cannot_shorten_a_reperfusion_lockout() -> None:
-    sim = make()
+    sim = occlude_to_the_limit(120)
     c = sim.controller
-    assert c.handle(
-        {"cmd": "configure", "limb": "arm", "occlusion_limit_s": 60, "reperfusion_s": 120}
-    )["ok"]
-    hold(sim)
-    time_to_fault(sim, "OCCLUSION_TIME", 60.0)
-    sim.run(3.0)
-    assert c.handle({"cmd": "reset"})["ok"]
     owed = c.status()["reperfusion_lockout_s"]
     assert 110 < owed <= 120
     for loosen in (
