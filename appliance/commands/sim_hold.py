@@ -6,7 +6,7 @@ import argparse
 import csv
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from appliance.controller.core import TickRecord
 from appliance.controller.supervisor import State
@@ -77,10 +77,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             sim = build_simulated(args.plant, args.seed, on_tick=write)
         except (ValueError, SensorError) as exc:
-            print(f"bfr sim hold: {exc}", file=sys.stderr)
-            out.close()
-            args.trace.unlink(missing_ok=True)
-            return 2
+            return _refuse(str(exc), out, args.trace)
         holder["plant"] = sim.plant
         c = sim.controller
         sim.run(0.2)
@@ -88,10 +85,7 @@ def run(args: argparse.Namespace) -> int:
         c.handle({"cmd": "configure", "limb": limb})
         reply = c.handle({"cmd": "inflate", "target_mmHg": args.target})
         if not reply["ok"]:
-            print(f"bfr sim hold: {reply['error']}", file=sys.stderr)
-            out.close()
-            args.trace.unlink(missing_ok=True)  # no half a trace of a hold that never began
-            return 2
+            return _refuse(reply["error"], out, args.trace)
         try:
             _hold(sim, args)
         except OSError as exc:
@@ -108,6 +102,14 @@ def run(args: argparse.Namespace) -> int:
         + f"; trace {args.trace}"
     )
     return 0
+
+
+def _refuse(error: str, out: TextIO, trace: Path) -> int:
+    """The hold never began: say why, and leave no half a trace of it."""
+    print(f"bfr sim hold: {error}", file=sys.stderr)
+    out.close()
+    trace.unlink(missing_ok=True)
+    return 2
 
 
 def _hold(sim: SimulatedAppliance, args: argparse.Namespace) -> None:

@@ -26,26 +26,23 @@ class OcclusionClock:
             self.deflated_s = 0.0
         else:
             self.deflated_s += dt
-        self.latch(limit_s, reperfusion_s)
+        self.owed_s = self._owed(limit_s, reperfusion_s)
         rest_s = reperfusion_s if self.owed_s is None else self.owed_s
         if not occluded and self.deflated_s >= rest_s:
             self.occlusion_s = 0.0
             self.owed_s = None
 
-    def latch(self, limit_s: float, reperfusion_s: float) -> None:
-        """The limit is reached: the rest owed is fixed from here on."""
+    def _owed(self, limit_s: float, reperfusion_s: float) -> float | None:
+        """The rest owed: fixed once the limit is reached, whatever the limits say later."""
         if self.owed_s is None and self.occlusion_s >= limit_s:
-            self.owed_s = reperfusion_s
+            return reperfusion_s
+        return self.owed_s
 
     def lockout_s(self, limit_s: float, reperfusion_s: float) -> float | None:
         """Seconds of reperfusion still owed before the cuff may inflate again, or None.
 
         Also when the limit has just been lowered under the time already occluded, before the
-        next tick latches it. Reads only: status() asks from the IPC threads.
+        next tick fixes it. Reads only: status() asks from the IPC threads.
         """
-        owed = self.owed_s
-        if owed is None:
-            if self.occlusion_s < limit_s:
-                return None
-            owed = reperfusion_s
-        return max(0.0, owed - self.deflated_s)
+        owed = self._owed(limit_s, reperfusion_s)
+        return None if owed is None else max(0.0, owed - self.deflated_s)

@@ -14,7 +14,7 @@ from typing import Any
 from appliance.config import ApplianceConfig, technician_socket_beside
 from appliance.controller.core import Controller, ControllerHardware
 from appliance.controller.gate import ClinicGate, Problems
-from appliance.controller.ipc import ControllerServer, SocketInUse
+from appliance.controller.ipc import ControllerServer
 from appliance.controller.loop import ControlLoop
 from appliance.controller.memory import GcPauseLog, settle_heap
 from appliance.controller.watchdog import Watchdog
@@ -127,7 +127,8 @@ def run_controller(
         else None,
     )
     servers: list[ControllerServer] = []
-    try:
+    pauses = GcPauseLog(log)
+    try:  # one way out, also when a socket is already served: outputs safe, everything closed
         for where, handler, mode in (
             (path, gate, 0o660),
             (technician_path, controller.submit, 0o600),
@@ -135,32 +136,27 @@ def run_controller(
             os.makedirs(os.path.dirname(where) or ".", exist_ok=True)
             servers.append(ControllerServer(where, handler, snapshots.latest, mode=mode))
             servers[-1].start()
-    except SocketInUse:
-        for server in servers:
-            server.close()
-        devices.close()
-        raise
-    loop = ControlLoop(controller, clock, config.hardware.data_rate, Watchdog(), devices.deadman)
-    stop = threading.Event()
+        loop = ControlLoop(
+            controller, clock, config.hardware.data_rate, Watchdog(), devices.deadman
+        )
+        stop = threading.Event()
 
-    def on_signal(signum: int, _frame: Any) -> None:
-        log.info("signal %s: deflating and stopping", signum)
-        stop.set()
-        loop.stop()
+        def on_signal(signum: int, _frame: Any) -> None:
+            log.info("signal %s: deflating and stopping", signum)
+            stop.set()
+            loop.stop()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    log.info(
-        "controller on %s, technicians on %s (%s; readiness %s)",
-        path,
-        technician_path,
-        "simulated cuff" if rig else "hardware",
-        "checked" if gate.problems is not None else "not checked",
-    )
-    log.info("%d start-up objects frozen out of the garbage collector's scans", settle_heap())
-    pauses = GcPauseLog(log)
-    pauses.install()
-    try:
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        log.info(
+            "controller on %s, technicians on %s (%s; readiness %s)",
+            path,
+            technician_path,
+            "simulated cuff" if rig else "hardware",
+            "checked" if gate.problems is not None else "not checked",
+        )
+        log.info("%d start-up objects frozen out of the garbage collector's scans", settle_heap())
+        pauses.install()
         loop.run()
     finally:
         pauses.remove()
