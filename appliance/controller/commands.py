@@ -10,7 +10,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from appliance.controller.limits import ABSOLUTE_CAP_MMHG, HARD_OCCLUSION_S, LIMBS
+from appliance.controller.limits import (
+    ABSOLUTE_CAP_MMHG,
+    HARD_OCCLUSION_S,
+    LIMBS,
+    MAX_REPERFUSION_S,
+)
 
 POSTURES = ("supine", "seated", "standing")
 SIDES = ("left", "right")
@@ -82,7 +87,7 @@ def _configure(d: dict[str, Any]) -> dict[str, Any]:
         "max_pct_lop": max_pct,
         "allow_above_80": allow,
         "occlusion_limit_s": occlusion,  # None: the controller's configured default
-        "reperfusion_s": _number(d, "reperfusion_s", 60, 1800, optional=True),
+        "reperfusion_s": _number(d, "reperfusion_s", 60, MAX_REPERFUSION_S, optional=True),
     }
 
 

@@ -19,7 +19,7 @@ from appliance.controller.alarms import AlarmBoard, AlarmCode
 from appliance.controller.commands import Command, CommandError, parse_command
 from appliance.controller.filters import PressureFilter
 from appliance.controller.limits import HARD_OCCLUSION_S, SafetyLimits, SessionLimits
-from appliance.controller.occlusion import OcclusionClock
+from appliance.controller.occlusion import OcclusionClock, OcclusionNotes
 from appliance.controller.regulator import Actuation, PredictiveBandRegulator, Regulator
 from appliance.controller.supervisor import (
     PRESSURISING,
@@ -127,6 +127,8 @@ class Controller:
         procedures: dict[str, ProcedureFactory] | None = None,
         on_tick: Callable[[TickRecord], None] | None = None,
         on_event: Callable[[float, str, dict[str, Any]], None] | None = None,
+        occlusion: OcclusionClock | None = None,
+        occlusion_record: OcclusionNotes | None = None,
     ) -> None:
         self.hw = hardware
         self.clock = clock
@@ -151,7 +153,9 @@ class Controller:
         self.pressure: float | None = None
         self.last_sample_t: float | None = None
         self.output = SAFE
-        self.occlusion = OcclusionClock()
+        # What the limb has been through, also before a restart (`occlusion_record.resume`).
+        self.occlusion = occlusion or OcclusionClock()
+        self.occlusion_record = occlusion_record
         self.heartbeat_t: float | None = None
         self.procedure: Procedure | None = None
         self.last_lop: dict[str, Any] | None = None
@@ -365,7 +369,7 @@ class Controller:
             self.pressure = self.filter.update(sample.t, sample.mmHg)
             self.nominal_mmHg = sample.nominal_mmHg
             self.last_sample_t = sample.t
-        self._track_occlusion(dt)
+        self._track_occlusion(now, dt)
         findings = self.supervisor.check(
             Observation(
                 now=now,
@@ -445,15 +449,18 @@ class Controller:
         """After the occlusion limit, the limb must stay deflated for the full reperfusion time."""
         return self.occlusion.lockout_s(self.session.occlusion_limit_s, self.limits.reperfusion_s)
 
-    def _track_occlusion(self, dt: float) -> None:
+    def _track_occlusion(self, now: float, dt: float) -> None:
         if self.pressure is None:
             return
+        occluded = self.pressure > self.limits.pressurised_mmHg
         self.occlusion.track(
-            self.pressure > self.limits.pressurised_mmHg,
+            occluded,
             dt,
             limit_s=self.session.occlusion_limit_s,
             reperfusion_s=self.limits.reperfusion_s,
         )
+        if self.occlusion_record is not None:
+            self.occlusion_record.note(now, self.occlusion, occluded)
 
     def _decide(self, now: float, sample: Sample | None) -> Actuation:
         if self.state == State.INFLATING:

@@ -8,6 +8,8 @@ ABSOLUTE_CAP_MMHG = 300.0
 # Hard continuous-occlusion limits (Patterson 2019; AIS/VALD): 15 min arm, 20 min leg.
 HARD_OCCLUSION_S = {"arm": 15 * 60.0, "leg": 20 * 60.0}
 LIMBS = ("arm", "leg")
+# The longest reperfusion a session may ask for (`configure`).
+MAX_REPERFUSION_S = 1800.0
 
 
 @dataclass(frozen=True)

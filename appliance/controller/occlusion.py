@@ -9,6 +9,7 @@ changes the limb or shortens the reperfusion time afterwards cannot end it early
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 
 @dataclass
@@ -46,3 +47,9 @@ class OcclusionClock:
         """
         owed = self._owed(limit_s, reperfusion_s)
         return None if owed is None else max(0.0, owed - self.deflated_s)
+
+
+class OcclusionNotes(Protocol):
+    """Where the loop hands the clock on every tick, to keep it across restarts."""
+
+    def note(self, now: float, clock: OcclusionClock, occluded: bool) -> None: ...

@@ -17,6 +17,7 @@ from appliance.controller.gate import ClinicGate, Problems
 from appliance.controller.ipc import ControllerServer
 from appliance.controller.loop import ControlLoop
 from appliance.controller.memory import GcPauseLog, settle_heap
+from appliance.controller.occlusion_record import RECORD_NAME, OcclusionRecord
 from appliance.controller.watchdog import Watchdog
 from hardware.clock import Clock, RealClock, SimClock
 
@@ -101,6 +102,18 @@ def run_controller(
     def on_event(t: float, kind: str, data: dict[str, Any]) -> None:
         log.info("%s %s", kind, data)
 
+    # A simulated rig keeps no occlusion record unless given a data directory, as calibrate does.
+    record = OcclusionRecord(records / RECORD_NAME) if data_dir is not None or not sim else None
+    resumed = (
+        record.load(
+            limit_s=config.limits.default_occlusion_s, reperfusion_s=config.limits.reperfusion_s
+        )
+        if record is not None
+        else None
+    )
+    if resumed is not None:
+        owes = resumed.clock.occlusion_s > 0 or resumed.clock.owed_s is not None
+        log.log(logging.WARNING if owes else logging.INFO, "occlusion: %s", resumed.reason)
     controller = Controller(
         ControllerHardware.of(devices),
         clock,
@@ -108,6 +121,8 @@ def run_controller(
         transducer=config.hardware.transducer,
         procedures=procedures,
         on_event=on_event,
+        occlusion=resumed.clock if resumed is not None else None,
+        occlusion_record=record,
     )
     snapshots = Snapshots(controller)
     controller.published_status = snapshots.latest
@@ -129,6 +144,8 @@ def run_controller(
     servers: list[ControllerServer] = []
     pauses = GcPauseLog(log)
     try:  # one way out, also when a socket is already served: outputs safe, everything closed
+        if record is not None:
+            record.start()
         for where, handler, mode in (
             (path, gate, 0o660),
             (technician_path, controller.submit, 0o600),
@@ -161,6 +178,8 @@ def run_controller(
     finally:
         pauses.remove()
         devices.safe()
+        if record is not None:
+            record.close()
         for server in servers:
             server.close()
         devices.close()

@@ -1,0 +1,266 @@
+"""A restart (crash, watchdog, update, power cut) cannot forget a limb's occlusion or its lockout."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from appliance.controller.ipc import ControllerClient
+from appliance.controller.occlusion import OcclusionClock
+from appliance.controller.occlusion_record import (
+    UNKNOWN_OCCLUDED_S,
+    BootClock,
+    OcclusionRecord,
+    resume,
+)
+from appliance.controller.supervisor import State
+from appliance.simulation import SimulatedAppliance, build_simulated
+from hardware.sim.cuff import default_plant
+
+ARM = {"limb": "arm", "posture": "seated", "leak_orifice_mm": 0.0, "artefact_rate_per_min": 0.0}
+LIMITS = {"limit_s": 600.0, "reperfusion_s": 180.0}
+
+
+def record_text(
+    occluded: bool,
+    occlusion_s: float,
+    deflated_s: float = 0.0,
+    owed_s: float | None = None,
+    boot_s: float = 1000.0,
+    boot_id: str = "boot-a",
+) -> str:
+    return json.dumps(
+        {
+            "version": 1,
+            "boot_id": boot_id,
+            "boot_s": boot_s,
+            "occluded": occluded,
+            "occlusion_s": occlusion_s,
+            "deflated_s": deflated_s,
+            "owed_s": owed_s,
+        }
+    )
+
+
+# ---- what a restart resumes with ----------------------------------------------------------------
+def test_no_record_owes_nothing() -> None:
+    resumed = resume(None, "boot-a", 5.0, **LIMITS)
+    assert resumed.clock == OcclusionClock()
+
+
+def test_same_boot_an_occluded_record_counts_the_gap_as_occlusion() -> None:
+    """A process killed with the valve shut may have left the cuff up: the gap was occlusion."""
+    resumed = resume(record_text(True, 300.0), "boot-a", 1000.0 + 40.0, **LIMITS)
+    assert resumed.clock.occlusion_s == pytest.approx(340.0)
+    assert resumed.clock.deflated_s == 0.0 and resumed.clock.owed_s is None
+
+
+def test_same_boot_a_gap_that_crosses_the_limit_owes_the_reperfusion() -> None:
+    resumed = resume(record_text(True, 590.0), "boot-a", 1000.0 + 30.0, **LIMITS)
+    assert resumed.clock.owed_s == 180.0
+    assert resumed.clock.lockout_s(600.0, 180.0) == 180.0
+
+
+def test_same_boot_a_deflated_record_credits_the_gap_as_rest() -> None:
+    resting = record_text(False, 300.0, deflated_s=20.0, boot_s=1000.0)
+    part = resume(resting, "boot-a", 1000.0 + 100.0, **LIMITS).clock
+    assert part.occlusion_s == 300.0 and part.deflated_s == pytest.approx(120.0)
+    rested = resume(resting, "boot-a", 1000.0 + 160.0, **LIMITS).clock
+    assert rested.occlusion_s == 0.0 and rested.owed_s is None  # a full rest: a fresh allowance
+
+
+def test_same_boot_a_lockout_keeps_what_it_owes_and_credits_rest_served() -> None:
+    locked = record_text(False, 610.0, deflated_s=50.0, owed_s=180.0)
+    clock = resume(locked, "boot-a", 1000.0 + 60.0, **LIMITS).clock
+    assert clock.lockout_s(600.0, 180.0) == pytest.approx(70.0)
+    # The record's owed rest stands even though a restart's default limit would owe less.
+    shorter = resume(locked, "boot-a", 1000.0 + 60.0, limit_s=600.0, reperfusion_s=60.0)
+    assert shorter.clock.lockout_s(600.0, 60.0) == pytest.approx(70.0)
+
+
+@pytest.mark.parametrize("boot_id, boot_s", [("boot-b", 5000.0), ("boot-b", 3.0), ("boot-a", 2.0)])
+def test_across_a_reboot_or_a_clock_gone_back_no_rest_is_credited(boot_id, boot_s) -> None:
+    """The Pi has no real-time clock: after a reboot nobody knows how long it was off."""
+    locked = resume(record_text(False, 610.0, 50.0, 180.0), boot_id, boot_s, **LIMITS).clock
+    assert locked.lockout_s(600.0, 180.0) == pytest.approx(130.0)
+    occluded = resume(record_text(True, 300.0), boot_id, boot_s, **LIMITS).clock
+    assert occluded.occlusion_s == pytest.approx(300.0 + UNKNOWN_OCCLUDED_S)
+    resting = resume(record_text(False, 300.0, deflated_s=170.0), boot_id, boot_s, **LIMITS).clock
+    assert resting == OcclusionClock(300.0, 170.0, None)
+
+
+def test_a_machine_without_a_boot_id_never_credits_rest() -> None:
+    resting = record_text(False, 300.0, deflated_s=20.0, boot_id="")
+    assert resume(resting, "", 9000.0, **LIMITS).clock.deflated_s == 20.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{",
+        "[]",
+        json.dumps({"version": 2}),
+        record_text(True, 300.0).replace('"occluded": true', '"occluded": 1'),
+        record_text(True, 300.0).replace("300.0", "NaN"),
+        record_text(True, -5.0),
+        record_text(False, 10.0, owed_s=1e9),
+        record_text(False, 10.0).replace('"boot_id": "boot-a"', '"boot_id": 7'),
+        json.dumps({"version": 1, "boot_id": "boot-a", "occluded": True}),
+        "[" * 5000,
+    ],
+)
+def test_an_unreadable_record_owes_a_full_reperfusion(text: str) -> None:
+    resumed = resume(text, "boot-a", 2000.0, **LIMITS)
+    assert resumed.clock.lockout_s(600.0, 180.0) == 180.0
+    assert "unreadable" in resumed.reason
+
+
+# ---- the controller keeps it across a restart ---------------------------------------------------
+class Machine:
+    """A boot: its id and a boot clock the test moves on while no controller runs."""
+
+    def __init__(self, boot_id: str = "boot-a") -> None:
+        self.boot_id = boot_id
+        self.offset_s = 100.0
+
+    def start(self, path: Path, seed: int = 3) -> tuple[SimulatedAppliance, OcclusionRecord]:
+        """A controller started as the process starts it: the record loaded, then kept."""
+        holder: list[SimulatedAppliance] = []
+        base = self.offset_s
+        boot = BootClock(self.boot_id, lambda: base + holder[0].clock.now() if holder else base)
+        record = OcclusionRecord(path, boot)
+        resumed = record.load(limit_s=600.0, reperfusion_s=180.0)
+        sim = build_simulated(default_plant(seed, **ARM), seed)
+        holder.append(sim)
+        sim.controller.occlusion = resumed.clock
+        sim.controller.occlusion_record = record
+        sim.run(0.3)
+        assert sim.controller.handle({"cmd": "configure", "limb": "arm"})["ok"]
+        return sim, record
+
+    def stop(self, sim: SimulatedAppliance, down_s: float) -> None:
+        """The controller dies where it stands; the machine runs on for `down_s`."""
+        self.offset_s += sim.clock.now() + down_s
+        sim.close()
+
+
+def hold(sim: SimulatedAppliance, seconds: float) -> None:
+    assert sim.controller.handle({"cmd": "inflate", "target_mmHg": 120})["ok"]
+    assert sim.run_until(lambda: sim.controller.state == State.HOLDING, 40.0)
+    sim.run(seconds)
+
+
+def test_a_crash_mid_hold_keeps_the_occlusion_time_and_counts_the_gap(tmp_path: Path) -> None:
+    path = tmp_path / "occlusion.json"
+    machine = Machine()
+    sim, record = machine.start(path)
+    hold(sim, 100.0)
+    before = sim.controller.occlusion.occlusion_s
+    assert record.writes >= 20  # every 5 s while occluded, never only at the end
+    machine.stop(sim, down_s=8.0)  # killed holding; restarted 8 s later
+    again, _ = machine.start(path)
+    # Exact within a boot, however old the last record was: the gap is counted from it.
+    assert again.controller.status()["occlusion_s"] == pytest.approx(before + 8.0, abs=0.2)
+
+
+def test_a_lockout_survives_a_restart_and_a_reboot(tmp_path: Path) -> None:
+    path = tmp_path / "occlusion.json"
+    machine = Machine()
+    sim, _ = machine.start(path)
+    c = sim.controller
+    assert c.handle({"cmd": "configure", "limb": "arm", "occlusion_limit_s": 60})["ok"]
+    hold(sim, 70.0)
+    assert c.fault is not None and c.fault.value == "OCCLUSION_TIME"
+    sim.run(10.0)  # venting, then some rest
+    owed = c.reperfusion_remaining_s()
+    assert owed is not None and 150.0 < owed < 175.0
+    machine.stop(sim, down_s=30.0)
+    again, _ = machine.start(path)  # same boot: the 30 s off count as rest
+    refused = again.controller.handle({"cmd": "inflate", "target_mmHg": 120})
+    assert not refused["ok"] and "reperfusion lockout" in refused["error"]
+    assert again.controller.status()["reperfusion_lockout_s"] == pytest.approx(owed - 30.3, abs=1)
+    owed = again.controller.reperfusion_remaining_s()
+    rebooted = Machine("boot-b")
+    rebooted.offset_s = 5.0
+    machine.stop(again, down_s=0.0)
+    after, _ = rebooted.start(path)  # another boot: the time it was off counts for nothing
+    # (Rest since the last record is lost too: that one was written when `again` started.)
+    assert after.controller.reperfusion_remaining_s() == pytest.approx(owed - 0.3, abs=0.5)
+    after.run(owed)
+    assert after.controller.reperfusion_remaining_s() is None
+    assert after.controller.handle({"cmd": "inflate", "target_mmHg": 120})["ok"]
+
+
+def test_an_unwritable_record_is_logged_and_the_loop_goes_on(tmp_path: Path, caplog) -> None:
+    machine = Machine()
+    sim, record = machine.start(tmp_path / "missing" / "occlusion.json")
+    hold(sim, 12.0)
+    assert sim.controller.state == State.HOLDING and record.writes == 0
+    failures = [r for r in caplog.records if "occlusion record not written" in r.message]
+    assert len(failures) == 1  # once per kind of failure, not every 5 s
+
+
+def test_the_writer_thread_writes_the_last_snapshot_before_it_stops(tmp_path: Path) -> None:
+    path = tmp_path / "occlusion.json"
+    record = OcclusionRecord(path, BootClock("boot-a", lambda: 50.0))
+    record.start()
+    for n in range(1, 40):
+        record.note(n * 6.0, OcclusionClock(occlusion_s=n * 6.0), True)
+    record.close()
+    assert json.loads(path.read_text())["occlusion_s"] == 39 * 6.0
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+# ---- the controller process -----------------------------------------------------------------------
+def test_the_controller_process_remembers_occlusion_after_it_is_killed(tmp_path: Path) -> None:
+    """`bfr controller` killed with SIGKILL mid-hold (no clean-up of its own) and started again
+    reports the occlusion the limb had, plus the time it was down."""
+    path = str(tmp_path / "controller.sock")
+    technician = str(tmp_path / "controller.technician.sock")
+    command = [sys.executable, "-m", "appliance", "controller", "--sim", "--socket", path]
+    command += ["--data-dir", str(tmp_path)]
+
+    def started() -> tuple[subprocess.Popen, ControllerClient]:
+        child = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+        client = ControllerClient(technician, timeout_s=1.0)
+        deadline = time.monotonic() + 30
+        while True:
+            assert child.poll() is None and time.monotonic() < deadline, "did not start"
+            reply = client.request({"cmd": "status"})  # unreachable: ok false
+            if reply["ok"] and reply["status"]["state"] == "IDLE":
+                return child, client
+            time.sleep(0.1)
+
+    child, client = started()
+    try:
+        assert client.request({"cmd": "configure", "limb": "arm"})["ok"]
+        assert client.request({"cmd": "inflate", "target_mmHg": 100})["ok"]
+        inflated_at = time.monotonic()
+        deadline = time.monotonic() + 30
+        while client.request({"cmd": "heartbeat"})["status"]["occlusion_s"] < 6.0:
+            assert time.monotonic() < deadline, "never occluded"
+            time.sleep(0.2)
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+        client.close()
+    child, client = started()  # over the sockets the killed one left behind
+    try:
+        status = client.request({"cmd": "status"})["status"]
+        assert 6.0 <= status["occlusion_s"] <= time.monotonic() - inflated_at
+        deadline = time.monotonic() + 5
+        while json.loads((tmp_path / "occlusion.json").read_text())["occluded"]:
+            assert time.monotonic() < deadline, "the new process never rewrote the record"
+            time.sleep(0.1)
+    finally:
+        child.terminate()
+        child.wait(10)
+        client.close()
