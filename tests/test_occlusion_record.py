@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from appliance.controller.ipc import ControllerClient
 from appliance.controller.occlusion import OcclusionClock
 from appliance.controller.occlusion_record import (
+    PERIOD_S,
     UNKNOWN_OCCLUDED_S,
     BootClock,
     OcclusionRecord,
@@ -264,3 +266,11 @@ def test_the_controller_process_remembers_occlusion_after_it_is_killed(tmp_path:
         child.terminate()
         child.wait(10)
         client.close()
+
+
+def test_a_reboots_unknown_occlusion_covers_the_record_age_and_the_hardware_watchdog() -> None:
+    """A hung kernel may hold the valve shut until bcm2835_wdt resets the SoC: that time, and the
+    record's own age, are added to an occluded record after a reboot."""
+    conf = (Path(__file__).resolve().parent.parent / "systemd" / "watchdog.conf").read_text()
+    watchdog_s = float(re.search(r"^RuntimeWatchdogSec=(\d+)s$", conf, re.MULTILINE).group(1))
+    assert PERIOD_S + watchdog_s <= UNKNOWN_OCCLUDED_S

@@ -40,9 +40,10 @@ VERSION = 1
 # While anything is owed or counting, the record is rewritten this often (and at every change
 # between occluded and deflated): about 720 small writes an hour of exercise on the SD card.
 PERIOD_S = 5.0
-# Occlusion added across a reboot from an occluded record: the record's age at most, and the
-# time a hung kernel keeps the valve shut before the SoC's watchdog resets it.
-UNKNOWN_OCCLUDED_S = 15.0
+# Occlusion added across a reboot from an occluded record: the record's age at most, plus the
+# 15 s a hung kernel could keep the valve shut before the SoC's watchdog resets it
+# (RuntimeWatchdogSec, systemd/watchdog.conf) if the dead-man's power cut-off were missing.
+UNKNOWN_OCCLUDED_S = PERIOD_S + 15.0
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
