@@ -4,7 +4,7 @@ silencing holds. The patterns are counted in pulses over simulated time."""
 from __future__ import annotations
 
 from appliance.controller.alarm_sound import PATTERNS, START_BEEP
-from appliance.controller.alarms import AlarmBoard, AlarmCode, Priority
+from appliance.controller.alarms import RAISED_KEPT, AlarmBoard, AlarmCode, Priority
 from appliance.controller.supervisor import State
 from appliance.simulation import SimulatedAppliance, build_simulated
 from hardware.config import HardwareConfig
@@ -98,7 +98,7 @@ def test_a_silenced_alarm_that_escalates_to_a_fault_sounds_again() -> None:
     assert c.handle({"cmd": "silence"})["status"]["silenced"]
     events = len(c.alarms.raised)
     time_to_fault(sim, "PRESSURE_HIGH", 6.0)
-    assert [code for _, code in c.alarms.raised[events:]] == ["PRESSURE_HIGH"]  # an event
+    assert [code for _, code in list(c.alarms.raised)[events:]] == ["PRESSURE_HIGH"]  # an event
     assert not c.status()["silenced"]
     # Heard at once, before the stuck valve (2 s later) would raise an alarm of its own.
     assert len(pulses(listen(sim, 1.0))) == PATTERNS[Priority.MEDIUM].pulses
@@ -149,3 +149,14 @@ def test_the_self_tests_burst_is_one_high_priority_pattern_and_only_while_idle()
     refused = sim.controller.handle({"cmd": "sound_test"})
     assert not refused["ok"] and "must be IDLE" in refused["error"]
     assert pulses(listen(sim, 2.0)) == []  # a patient on the cuff hears nothing
+
+
+def test_the_alarm_history_is_bounded_and_keeps_the_latest() -> None:
+    """A controller runs for months: its event list must not grow with every alarm."""
+    board = AlarmBoard()
+    for n in range(3 * RAISED_KEPT):
+        assert board.raise_(AlarmCode.LEAK, float(n), latched=False)
+        board.clear(AlarmCode.LEAK)
+    assert len(board.raised) == RAISED_KEPT
+    assert board.raised[0] == (2.0 * RAISED_KEPT, AlarmCode.LEAK)
+    assert board.raised[-1] == (3.0 * RAISED_KEPT - 1, AlarmCode.LEAK)

@@ -379,6 +379,48 @@ def test_malformed_requests_each_get_one_clear_error_on_a_connection_that_stays_
     assert replies[-1]["id"] == "end" and replies[-1]["status"]["lop_mmHg"] is None
 
 
+def test_a_burst_of_connections_costs_a_bounded_number_of_threads(tmp_path: Path) -> None:
+    """Admission happens as each connection is accepted: 100 sockets opened at once beyond the
+    cap get at most cap threads to be told why; the rest are closed at once, and the clients
+    already admitted are served throughout."""
+    path = str(tmp_path / "c.sock")
+    server = ControllerServer(path, lambda message: {"ok": True}, dict)
+    server.max_clients = 3
+    server.start()
+    held = [ControllerClient(path) for _ in range(3)]
+    burst: list[socket.socket] = []
+    try:
+        assert all(client.request({"cmd": "status"})["ok"] for client in held)
+        threads = threading.active_count()
+        for _ in range(100):
+            burst.append(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+            burst[-1].connect(path)
+        deadline = time.monotonic() + 2
+        while sum(1 for s in burst if _closed_by_server(s)) < 97:
+            assert time.monotonic() < deadline, "the flood was not closed at accept"
+        assert threading.active_count() <= threads + 3
+        assert len(server.connections) == 3 and len(server.refusing) <= 3
+        assert all(client.request({"cmd": "status"})["ok"] for client in held)
+        deadline = time.monotonic() + 3
+        while server.refusing:  # the refusals give up after a second without a request
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        for s in burst:
+            s.close()
+        for client in held:
+            client.close()
+        server.close()
+
+
+def _closed_by_server(sock: socket.socket) -> bool:
+    sock.settimeout(0.01)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+
+
 def test_clients_beyond_the_cap_are_told_so_and_the_rest_are_served(tmp_path: Path) -> None:
     path = str(tmp_path / "c.sock")
     server = ControllerServer(path, lambda message: {"ok": True}, dict)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.controller.ipc import ControllerServer
 from appliance.controller.loop import ControlLoop
 from appliance.controller.watchdog import Watchdog
 from appliance.simulation import build_simulated
@@ -88,3 +89,21 @@ def test_off_systemd_runs_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
     loop = ControlLoop(sim.controller, sim.clock, 250, Watchdog(interval_s=0.5))
     loop.run(duration_s=1.0)
     assert loop.watchdog is not None and loop.watchdog.pings >= 1
+
+
+def test_no_pings_once_the_controllers_socket_stops_serving(notify_socket, tmp_path) -> None:
+    """A loop ticking on behind a dead socket is of no use: systemd must restart it."""
+    sim = build_simulated(default_plant(1), 1)
+    server = ControllerServer(str(tmp_path / "c.sock"), sim.controller.submit, dict)
+    accepting = server.start()
+    loop = ControlLoop(
+        sim.controller, sim.clock, 250, Watchdog(interval_s=0.1), serving=lambda: server.serving
+    )
+    loop.run(duration_s=1.0)
+    assert any("WATCHDOG=1" in m for m in received(notify_socket))
+    server.shutdown()  # its accepting thread ends, as an unexpected error would end it
+    accepting.join(1.0)
+    loop.run(duration_s=1.0)
+    assert not any("WATCHDOG=1" in m for m in received(notify_socket))
+    assert sim.controller.healthy  # the loop itself is fine: only the socket is gone
+    server.server_close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
@@ -102,6 +103,9 @@ class Alarm:
         }
 
 
+RAISED_KEPT = 1000
+
+
 class AlarmBoard:
     """Active alarms and the silence timer. Silencing mutes for 30 s; it never clears an alarm."""
 
@@ -109,7 +113,9 @@ class AlarmBoard:
         self._active: dict[AlarmCode, Alarm] = {}
         self._silenced_until = float("-inf")
         self._muted: set[AlarmCode] = set()  # what the last silence covered
-        self.raised: list[tuple[float, AlarmCode]] = []
+        # The latest events, for traces and simulated exercises; the journal and the session's
+        # store keep them all. Bounded: a controller runs for months between restarts.
+        self.raised: deque[tuple[float, AlarmCode]] = deque(maxlen=RAISED_KEPT)
 
     def raise_(self, code: AlarmCode, now: float, *, latched: bool) -> bool:
         """Activate `code`; True if it is a new event: not active, or escalating to a fault.

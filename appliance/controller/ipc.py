@@ -63,14 +63,13 @@ class _Connection(socketserver.StreamRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        with self.server.lock:
-            self.admitted = len(self.server.connections) < self.server.max_clients
-            if self.admitted:
-                self.server.connections.add(self.request)
+        with self.server.lock:  # admitted or not when it was accepted (process_request)
+            self.admitted = self.request in self.server.connections
 
     def finish(self) -> None:
         with self.server.lock:
             self.server.connections.discard(self.request)
+            self.server.refusing.discard(self.request)
         with contextlib.suppress(OSError):
             super().finish()
 
@@ -166,6 +165,8 @@ class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
         self.closing = threading.Event()
         self.lock = threading.Lock()
         self.connections: set[socket.socket] = set()
+        self._thread: threading.Thread | None = None
+        self.refusing: set[socket.socket] = set()  # told why they are beyond the cap (<= 1 s)
         if _answers(path):
             raise SocketInUse(f"another controller is already serving {path}: stop it first")
         with contextlib.suppress(FileNotFoundError):
@@ -182,10 +183,36 @@ class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
         os.fchmod(self.socket.fileno(), self.mode)
         super().server_bind()
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Admission, in the accepting thread so a burst cannot slip past the cap. A flood
+        beyond it is closed at once without a thread: only as many clients as the cap are told
+        why at a time, so refusing costs a bounded number of threads."""
+        with self.lock:
+            if len(self.connections) < self.max_clients:
+                self.connections.add(request)
+            elif len(self.refusing) < self.max_clients:
+                self.refusing.add(request)
+            else:
+                self.shutdown_request(request)
+                return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread (out of threads): the slot must not stay taken
+            with self.lock:
+                self.connections.discard(request)
+                self.refusing.discard(request)
+            raise
+
     def start(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="ipc", daemon=True)
-        thread.start()
-        return thread
+        self._thread = threading.Thread(target=self.serve_forever, name="ipc", daemon=True)
+        self._thread.start()
+        return self._thread
+
+    @property
+    def serving(self) -> bool:
+        """Accepting clients: started, its thread alive, not closed."""
+        thread = self._thread
+        return thread is not None and thread.is_alive() and not self.closing.is_set()
 
     def close(self) -> None:
         """Stop accepting and drop every client, as a stopped controller process would."""

@@ -4,6 +4,7 @@ and the hardware dead-man."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from appliance.controller.core import Controller
 from appliance.controller.supervisor import State
@@ -26,6 +27,7 @@ class ControlLoop:
         data_rate_sps: int,
         watchdog: Watchdog | None = None,
         deadman: Deadman | None = None,
+        serving: Callable[[], bool] | None = None,
     ) -> None:
         self.controller = controller
         self.clock = clock
@@ -34,6 +36,9 @@ class ControlLoop:
         self.period_s = 1.0 / (2 * data_rate_sps)
         self.watchdog = watchdog
         self.deadman = deadman
+        # The controller's sockets: a loop that ticks on while nobody can reach it is of no use
+        # to the clinic (the UI's heartbeat stops, so it deflates), and a restart mends it.
+        self.serving = serving
         self._kicked = -float("inf")
         self.overruns = 0
         self._stop = threading.Event()
@@ -58,7 +63,11 @@ class ControlLoop:
                 self.controller.tick()
                 if self.watchdog is not None:
                     done = self.clock.now()  # a tick that blocked (wedged bus) shows here
-                    healthy = self.controller.healthy and self.on_schedule(done, next_t)
+                    healthy = (
+                        self.controller.healthy
+                        and self.on_schedule(done, next_t)
+                        and (self.serving is None or self.serving())
+                    )
                     self.watchdog.feed(done, healthy, self._status_text())
                 self._feed_deadman(now)
                 next_t += self.period_s

@@ -154,7 +154,12 @@ def run_controller(
             servers.append(ControllerServer(where, handler, snapshots.latest, mode=mode))
             servers[-1].start()
         loop = ControlLoop(
-            controller, clock, config.hardware.data_rate, Watchdog(), devices.deadman
+            controller,
+            clock,
+            config.hardware.data_rate,
+            Watchdog(),
+            devices.deadman,
+            serving=lambda: all(server.serving for server in servers),
         )
         stop = threading.Event()
 
