@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -377,6 +378,36 @@ def test_malformed_requests_each_get_one_clear_error_on_a_connection_that_stays_
     for (line, needle), reply in zip(bad.items(), replies, strict=False):
         assert not reply["ok"] and needle in reply["error"], (line[:40], reply)
     assert replies[-1]["id"] == "end" and replies[-1]["status"]["lop_mmHg"] is None
+
+
+def test_a_refused_client_that_trickles_bytes_is_let_go_within_a_second(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.sock")
+    server = ControllerServer(path, lambda message: {"ok": True}, dict)
+    server.max_clients = 1
+    server.start()
+    held = ControllerClient(path)
+    trickler = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        assert held.request({"cmd": "status"})["ok"]
+        trickler.connect(path)
+        trickler.settimeout(0.05)
+        start, reply = time.monotonic(), b""
+        while not reply.endswith(b"\n") and time.monotonic() - start < 5:
+            with contextlib.suppress(OSError):
+                trickler.sendall(b"x")  # one byte every 0.3 s, never a whole line
+            try:
+                reply += trickler.recv(256)
+            except TimeoutError:
+                time.sleep(0.25)
+        assert b"too many clients" in reply and time.monotonic() - start < 2.0
+        deadline = time.monotonic() + 1
+        while server.refusing:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    finally:
+        trickler.close()
+        held.close()
+        server.close()
 
 
 def test_a_burst_of_connections_costs_a_bounded_number_of_threads(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -13,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from appliance.controller import occlusion_record
 from appliance.controller.ipc import ControllerClient
 from appliance.controller.occlusion import OcclusionClock
 from appliance.controller.occlusion_record import (
     PERIOD_S,
+    STALE_S,
     UNKNOWN_OCCLUDED_S,
     BootClock,
     OcclusionRecord,
@@ -28,6 +31,7 @@ from hardware.sim.cuff import default_plant
 
 ARM = {"limb": "arm", "posture": "seated", "leak_orifice_mm": 0.0, "artefact_rate_per_min": 0.0}
 LIMITS = {"limit_s": 600.0, "reperfusion_s": 180.0}
+LIMITS_PAIR = (600.0, 180.0)
 
 
 def record_text(
@@ -37,6 +41,8 @@ def record_text(
     owed_s: float | None = None,
     boot_s: float = 1000.0,
     boot_id: str = "boot-a",
+    limit_s: float = 600.0,
+    reperfusion_s: float = 180.0,
 ) -> str:
     return json.dumps(
         {
@@ -47,6 +53,8 @@ def record_text(
             "occlusion_s": occlusion_s,
             "deflated_s": deflated_s,
             "owed_s": owed_s,
+            "limit_s": limit_s,
+            "reperfusion_s": reperfusion_s,
         }
     )
 
@@ -95,7 +103,20 @@ def test_across_a_reboot_or_a_clock_gone_back_no_rest_is_credited(boot_id, boot_
     occluded = resume(record_text(True, 300.0), boot_id, boot_s, **LIMITS).clock
     assert occluded.occlusion_s == pytest.approx(300.0 + UNKNOWN_OCCLUDED_S)
     resting = resume(record_text(False, 300.0, deflated_s=170.0), boot_id, boot_s, **LIMITS).clock
-    assert resting == OcclusionClock(300.0, 170.0, None)
+    assert (resting.occlusion_s, resting.deflated_s, resting.owed_s) == (300.0, 170.0, None)
+
+
+def test_a_sessions_stricter_limits_outlive_the_restart_until_a_full_rest() -> None:
+    """A session's 300 s limit and 1800 s rest hold for the occlusion carried over, though a
+    restarted controller's defaults are 600 and 180 s; a full rest ends them."""
+    strict = {"limit_s": 300.0, "reperfusion_s": 1800.0}
+    text = record_text(False, 250.0, deflated_s=200.0, **strict)
+    clock = resume(text, "boot-a", 1000.0, **LIMITS).clock
+    assert clock.occlusion_s == 250.0 and clock.limits(600.0, 180.0) == (300.0, 1800.0)
+    clock.track(True, 60.0, limit_s=600.0, reperfusion_s=180.0)
+    assert clock.lockout_s(600.0, 180.0) == 1800.0  # 310 s occluded: the session's limit
+    clock.track(False, 1800.0, limit_s=600.0, reperfusion_s=180.0)
+    assert clock.lockout_s(600.0, 180.0) is None and clock.limits(600.0, 180.0) == LIMITS_PAIR
 
 
 def test_a_machine_without_a_boot_id_never_credits_rest() -> None:
@@ -117,6 +138,7 @@ def test_a_machine_without_a_boot_id_never_credits_rest() -> None:
         record_text(False, 10.0).replace('"boot_id": "boot-a"', '"boot_id": 7'),
         json.dumps({"version": 1, "boot_id": "boot-a", "occluded": True}),
         "[" * 5000,
+        record_text(True, 300.0).replace("300.0", "1" * 400),  # overflows a float
     ],
 )
 def test_an_unreadable_record_owes_a_full_reperfusion(text: str) -> None:
@@ -201,13 +223,65 @@ def test_a_lockout_survives_a_restart_and_a_reboot(tmp_path: Path) -> None:
     assert after.controller.handle({"cmd": "inflate", "target_mmHg": 120})["ok"]
 
 
-def test_an_unwritable_record_is_logged_and_the_loop_goes_on(tmp_path: Path, caplog) -> None:
+def test_a_card_that_stops_taking_writes_alarms_and_refuses_new_inflations(
+    tmp_path: Path, caplog, monkeypatch
+) -> None:
+    """The data partition gone read-only (errors=remount-ro) mid-exercise: a restart would
+    resume from an old clock, so the clinician is told, the exercise may finish, nothing new
+    inflates; once the card takes writes again, all is as before."""
+    failing = [False]
+    real_write = occlusion_record.write_atomically
+
+    def write(path: Path, data: str, mode: int) -> None:
+        if failing[0]:
+            raise OSError(errno.EROFS, "Read-only file system")
+        real_write(path, data, mode)
+
+    monkeypatch.setattr(occlusion_record, "write_atomically", write)
     machine = Machine()
-    sim, record = machine.start(tmp_path / "missing" / "occlusion.json")
-    hold(sim, 12.0)
-    assert sim.controller.state == State.HOLDING and record.writes == 0
+    sim, record = machine.start(tmp_path / "occlusion.json")
+    c = sim.controller
+    hold(sim, 3.0)
+    failing[0] = True
+    sim.run(STALE_S - 1.0)
+    assert not c.alarms.is_active("OCCLUSION_RECORD")
+    sim.run(3.0)
+    assert c.alarms.is_active("OCCLUSION_RECORD") and c.state == State.HOLDING
+    refused = c.handle({"cmd": "set_target", "target_mmHg": 110})
+    assert refused["ok"]  # the exercise under way goes on
+    refused = c.handle({"cmd": "inflate", "target_mmHg": 120})
+    assert not refused["ok"] and "cannot be saved" in refused["error"]
     failures = [r for r in caplog.records if "occlusion record not written" in r.message]
     assert len(failures) == 1  # once per kind of failure, not every 5 s
+    failing[0] = False
+    sim.run(PERIOD_S + 0.5)
+    assert not c.alarms.is_active("OCCLUSION_RECORD")
+    assert json.loads(record.path.read_text())["occlusion_s"] > 10.0
+    assert c.handle({"cmd": "inflate", "target_mmHg": 120})["ok"]
+
+
+def test_a_sessions_stricter_limit_holds_after_a_restart(tmp_path: Path) -> None:
+    """A 60 s limit and a 600 s rest configured, 40 s held, 30 s rested, restarted: the next
+    inflation faults at 60 s in all, though a restarted controller's default limit is 600 s."""
+    path = tmp_path / "occlusion.json"
+    machine = Machine()
+    sim, _ = machine.start(path)
+    limits = {"occlusion_limit_s": 60, "reperfusion_s": 600}
+    assert sim.controller.handle({"cmd": "configure", "limb": "arm", **limits})["ok"]
+    hold(sim, 30.0)
+    assert sim.controller.handle({"cmd": "deflate"})["ok"]
+    sim.run(30.0)
+    held = sim.controller.occlusion.occlusion_s
+    assert 30.0 < held < 45.0
+    machine.stop(sim, down_s=0.0)
+    again, _ = machine.start(path)
+    c = again.controller
+    assert c.status()["occlusion_limit_s"] == 60.0
+    assert c.occlusion.occlusion_s == pytest.approx(held, abs=0.01)
+    assert c.handle({"cmd": "inflate", "target_mmHg": 120})["ok"]
+    assert again.run_until(lambda: c.state == State.FAULT, 60.0 - held + 2.0)
+    assert c.fault.value == "OCCLUSION_TIME"
+    assert 600.0 - 5.0 < c.reperfusion_remaining_s() <= 600.0
 
 
 def test_the_writer_thread_writes_the_last_snapshot_before_it_stops(tmp_path: Path) -> None:
@@ -215,10 +289,30 @@ def test_the_writer_thread_writes_the_last_snapshot_before_it_stops(tmp_path: Pa
     record = OcclusionRecord(path, BootClock("boot-a", lambda: 50.0))
     record.start()
     for n in range(1, 40):
-        record.note(n * 6.0, OcclusionClock(occlusion_s=n * 6.0), True)
+        record.note(n * 6.0, OcclusionClock(occlusion_s=n * 6.0), True, **LIMITS)
     record.close()
     assert json.loads(path.read_text())["occlusion_s"] == 39 * 6.0
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_the_writer_thread_retries_a_failing_card_without_new_snapshots(tmp_path: Path) -> None:
+    path = tmp_path / "later" / "occlusion.json"
+    record = OcclusionRecord(path, BootClock("boot-a", lambda: 50.0))
+    record.start()
+    try:
+        record.note(0.0, OcclusionClock(), False, **LIMITS)  # idle: no further notes come
+        deadline = time.monotonic() + 5
+        while record._failed is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert record.stale(STALE_S + 1.0)
+        path.parent.mkdir()
+        while not path.exists():
+            assert time.monotonic() < deadline, "never retried"
+            time.sleep(0.05)
+        assert not record.stale(STALE_S + 1.0)
+    finally:
+        record.close()
 
 
 # ---- the controller process -----------------------------------------------------------------------

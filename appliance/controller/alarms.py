@@ -28,6 +28,7 @@ class AlarmCode(StrEnum):
     REFILL_SLOW = "REFILL_SLOW"
     INFLATE_TIMEOUT = "INFLATE_TIMEOUT"
     LOP_FAILED = "LOP_FAILED"
+    OCCLUSION_RECORD = "OCCLUSION_RECORD"
 
 
 # What to do, in plain words, for the screen and the log.
@@ -50,6 +51,7 @@ ADVICE: dict[AlarmCode, str] = {
     AlarmCode.REFILL_SLOW: "The pump cannot refill the cuff between reps: pressure dips more than 5 % under target. Exercise can go on; ask the technician to check the pump.",
     AlarmCode.INFLATE_TIMEOUT: "The cuff did not reach its pressure in time: check the cuff and hose.",
     AlarmCode.LOP_FAILED: "Limb occlusion pressure could not be measured.",
+    AlarmCode.OCCLUSION_RECORD: "The occlusion time cannot be saved (storage error). This exercise may finish; the cuff will not inflate again until a technician checks the SD card.",
 }
 
 
@@ -77,6 +79,7 @@ PRIORITY: dict[AlarmCode, Priority] = {
     AlarmCode.INFLATE_TIMEOUT: Priority.MEDIUM,
     AlarmCode.OCCLUSION_TIME: Priority.MEDIUM,
     AlarmCode.PRESSURISED_AT_START: Priority.MEDIUM,
+    AlarmCode.OCCLUSION_RECORD: Priority.MEDIUM,
     AlarmCode.STOP_BUTTON: Priority.LOW,  # pressed by the person who would be called
     AlarmCode.STOP_UI: Priority.LOW,
     AlarmCode.LOP_FAILED: Priority.LOW,

@@ -162,7 +162,9 @@ class Controller:
         self.last_selftest: dict[str, Any] | None = None
         self.procedure_kind = ""
         self.nominal_mmHg: float | None = None
-        self._last_tick_t: float | None = None
+        # From start-up: the first reading's tick counts the time since (an occlusion carried
+        # over a restart, or a cuff still tight at start, goes on while the controller starts).
+        self._tracked_t: float | None = clock.now()
         self._startup = True
         self._lowered_from: float | None = None  # the set point before set_target lowered it
         self._recorded: tuple[State, AlarmCode | None] = (self.state, None)
@@ -298,9 +300,7 @@ class Controller:
         if self.state in PROCEDURES.values():
             raise CommandError(f"inflate: {self.state} in progress; deflate to end it first")
         now = self.clock.now()
-        lockout = self.reperfusion_remaining_s()
-        if lockout is not None:
-            raise CommandError(f"inflate: reperfusion lockout, {lockout:.0f} s remaining")
+        self._check_may_occlude("inflate")
         if self.heartbeat_t is None:
             self.heartbeat_t = now
         self.alarms.clear(AlarmCode.LOP_FAILED)  # the clinician has moved on
@@ -324,15 +324,33 @@ class Controller:
     def _cmd_selftest(self, **args: Any) -> None:
         self._start_procedure("selftest", "selftest", args)
 
+    def _check_may_occlude(self, command: str) -> None:
+        """A limb may be occluded only after the rest it is owed, and only while the occlusion
+        clock is kept: a controller restarted without it would hand out a fresh allowance."""
+        lockout = self.reperfusion_remaining_s()
+        if lockout is not None:
+            raise CommandError(f"{command}: reperfusion lockout, {lockout:.0f} s remaining")
+        if self.alarms.is_active(AlarmCode.OCCLUSION_RECORD):
+            raise CommandError(
+                f"{command}: the occlusion time cannot be saved to the data partition; "
+                "no new inflation until a technician checks the SD card"
+            )
+
+    def _check_record(self, now: float) -> None:
+        if self.occlusion_record is None:
+            return
+        if not self.occlusion_record.stale(now):
+            self.alarms.clear(AlarmCode.OCCLUSION_RECORD)
+        elif self.alarms.raise_(AlarmCode.OCCLUSION_RECORD, now, latched=False):
+            self._emit("alarm", {"code": AlarmCode.OCCLUSION_RECORD.value, "fault": False})
+
     def _start_procedure(self, kind: str, command: str, args: dict[str, Any]) -> None:
         if self.state != State.IDLE:
             raise CommandError(f"{command}: controller must be IDLE, it is {self.state}")
         factory = self.procedures.get(kind)
         if factory is None:
             raise CommandError(f"{command}: not available on this controller")
-        lockout = self.reperfusion_remaining_s()
-        if lockout is not None:
-            raise CommandError(f"{command}: reperfusion lockout, {lockout:.0f} s remaining")
+        self._check_may_occlude(command)
         self.heartbeat_t = self.clock.now()
         self.alarms.clear(AlarmCode.LOP_FAILED)  # a new attempt replaces the old verdict
         self.procedure = factory(args, self)
@@ -359,8 +377,6 @@ class Controller:
     def tick(self) -> None:
         """One poll: stop inputs, commands, sensor, supervisor, regulator, outputs."""
         now = self.clock.now()
-        dt = 0.0 if self._last_tick_t is None else now - self._last_tick_t
-        self._last_tick_t = now
         if self.hw.stop_button.take_press():
             self._enter_fault(AlarmCode.STOP_BUTTON)
         self._drain_inbox()
@@ -369,7 +385,8 @@ class Controller:
             self.pressure = self.filter.update(sample.t, sample.mmHg)
             self.nominal_mmHg = sample.nominal_mmHg
             self.last_sample_t = sample.t
-        self._track_occlusion(now, dt)
+        self._track_occlusion(now)
+        self._check_record(now)
         findings = self.supervisor.check(
             Observation(
                 now=now,
@@ -381,7 +398,7 @@ class Controller:
                 target=self.target,
                 ceiling=self._ceiling(),
                 occlusion_s=self.occlusion.occlusion_s,
-                occlusion_limit_s=self.session.occlusion_limit_s,
+                occlusion_limit_s=self.occlusion_limits()[0],
                 heartbeat_age_s=None if self.heartbeat_t is None else now - self.heartbeat_t,
             )
         )
@@ -449,18 +466,25 @@ class Controller:
         """After the occlusion limit, the limb must stay deflated for the full reperfusion time."""
         return self.occlusion.lockout_s(self.session.occlusion_limit_s, self.limits.reperfusion_s)
 
-    def _track_occlusion(self, now: float, dt: float) -> None:
+    def occlusion_limits(self) -> tuple[float, float]:
+        """The occlusion limit and reperfusion time in force: the session's, or those carried
+        over a restart while they are stricter and the limb has not had a full rest since."""
+        return self.occlusion.limits(self.session.occlusion_limit_s, self.limits.reperfusion_s)
+
+    def _track_occlusion(self, now: float) -> None:
+        """Counted from the measured pressure; time without a reading (start-up, a failed read)
+        is counted with the next reading, not lost."""
         if self.pressure is None:
             return
+        dt = 0.0 if self._tracked_t is None else max(0.0, now - self._tracked_t)
+        self._tracked_t = now
         occluded = self.pressure > self.limits.pressurised_mmHg
-        self.occlusion.track(
-            occluded,
-            dt,
-            limit_s=self.session.occlusion_limit_s,
-            reperfusion_s=self.limits.reperfusion_s,
-        )
+        limit_s, reperfusion_s = self.occlusion_limits()
+        self.occlusion.track(occluded, dt, limit_s=limit_s, reperfusion_s=reperfusion_s)
         if self.occlusion_record is not None:
-            self.occlusion_record.note(now, self.occlusion, occluded)
+            self.occlusion_record.note(
+                now, self.occlusion, occluded, limit_s=limit_s, reperfusion_s=reperfusion_s
+            )
 
     def _decide(self, now: float, sample: Sample | None) -> Actuation:
         if self.state == State.INFLATING:
@@ -589,7 +613,7 @@ class Controller:
             "pump_duty": round(self.output.pump_duty, 3),
             "valve_open": self.output.valve_open,
             "occlusion_s": round(self.occlusion.occlusion_s, 1),
-            "occlusion_limit_s": self.session.occlusion_limit_s,
+            "occlusion_limit_s": self.occlusion_limits()[0],
             "reperfusion_lockout_s": None if lockout is None else round(lockout, 1),
             "limb": self.session.limb,
             "lop_mmHg": self.session.lop_mmHg,

@@ -94,10 +94,12 @@ class _Connection(socketserver.StreamRequestHandler):
                 return
 
     def _refuse(self) -> None:
-        """Beyond the cap: answer the first request with why, then close (within 1 s)."""
+        """Beyond the cap: answer the first request with why, then close, within 1 s: one
+        read of whatever the client sent first (a client that trickles bytes cannot hold the
+        slot), then the reply."""
         self.request.settimeout(1.0)
         with contextlib.suppress(OSError):
-            self._read_line()
+            self.request.recv(MAX_LINE + 2)
             cap = self.server.max_clients
             self.wfile.write(_encode({"ok": False, "error": f"too many clients (at most {cap})"}))
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from appliance.controller.limits import MAX_REPERFUSION_S
+from appliance.controller.limits import HARD_OCCLUSION_S, MAX_REPERFUSION_S
 from appliance.controller.occlusion import OcclusionClock
 from appliance.technician.atomic_file import write_atomically
 
@@ -44,6 +44,9 @@ PERIOD_S = 5.0
 # 15 s a hung kernel could keep the valve shut before the SoC's watchdog resets it
 # (RuntimeWatchdogSec, systemd/watchdog.conf) if the dead-man's power cut-off were missing.
 UNKNOWN_OCCLUDED_S = PERIOD_S + 15.0
+# A record further behind than this raises OCCLUSION_RECORD and refuses new inflations.
+STALE_S = 2 * PERIOD_S
+RETRY_S = 1.0
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
@@ -65,7 +68,9 @@ class BootClock:
 
 @dataclass(frozen=True)
 class Resumed:
-    """The clock a controller starts with, and why (logged and emitted as an event)."""
+    """The clock a controller starts with, and why (logged). The clock carries the limits in
+    force before the restart: a session may have set a shorter limit or a longer rest than a
+    restarted controller's defaults, and the occlusion carried over must still meet them."""
 
     clock: OcclusionClock
     reason: str
@@ -80,8 +85,17 @@ def _number(data: dict[str, Any], key: str, high: float) -> float:
     return float(value)
 
 
-def _parse(text: str) -> tuple[OcclusionClock, bool, str, float]:
-    """The recorded clock, whether the cuff was occluded, and the boot it was written on."""
+@dataclass(frozen=True)
+class _Recorded:
+    clock: OcclusionClock
+    occluded: bool
+    boot_id: str
+    boot_s: float
+    limit_s: float
+    reperfusion_s: float
+
+
+def _parse(text: str) -> _Recorded:
     data = json.loads(text)
     if not isinstance(data, dict) or data.get("version") != VERSION:
         raise ValueError("not a version 1 occlusion record")
@@ -94,31 +108,42 @@ def _parse(text: str) -> tuple[OcclusionClock, bool, str, float]:
         deflated_s=_number(data, "deflated_s", 1e7),
         owed_s=None if owed is None else _number(data, "owed_s", MAX_REPERFUSION_S),
     )
-    return clock, occluded, boot_id, _number(data, "boot_s", 1e10)
+    return _Recorded(
+        clock,
+        occluded,
+        boot_id,
+        _number(data, "boot_s", 1e10),
+        _number(data, "limit_s", max(HARD_OCCLUSION_S.values())),
+        _number(data, "reperfusion_s", MAX_REPERFUSION_S),
+    )
 
 
 def resume(
     text: str | None, boot_id: str, boot_s: float, *, limit_s: float, reperfusion_s: float
 ) -> Resumed:
-    """The clock after a restart, from the record's `text` (None: there is none)."""
+    """The clock after a restart, from the record's `text` (None: there is none); `limit_s`
+    and `reperfusion_s` are a restarted controller's defaults (the record's, if stricter)."""
     if text is None:
         return Resumed(OcclusionClock(), "no occlusion record: nothing owed")
     try:
-        clock, occluded, recorded_boot, recorded_s = _parse(text)
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        rec = _parse(text)
+    except Exception as exc:  # anything in a damaged file (even a 400-digit number) is unknown
         owed = OcclusionClock(owed_s=reperfusion_s)
-        return Resumed(owed, f"occlusion record unreadable ({exc}): a full reperfusion is owed")
-    gap = boot_s - recorded_s
-    if recorded_boot and recorded_boot == boot_id and gap >= 0.0:
-        clock.track(occluded, gap, limit_s=limit_s, reperfusion_s=reperfusion_s)
-        how = "occluded" if occluded else "deflated"
-        return Resumed(clock, f"resumed after {gap:.1f} s counted as {how}")
-    if occluded:
+        why = f"occlusion record unreadable ({type(exc).__name__}: {exc})"
+        return Resumed(owed, f"{why}: a full reperfusion is owed")
+    clock, gap = rec.clock, boot_s - rec.boot_s
+    if clock.occlusion_s > 0.0 or clock.owed_s is not None:  # limits matter until a full rest
+        clock.carried_limit_s, clock.carried_reperfusion_s = rec.limit_s, rec.reperfusion_s
+    if rec.boot_id and rec.boot_id == boot_id and gap >= 0.0:
+        clock.track(rec.occluded, gap, limit_s=limit_s, reperfusion_s=reperfusion_s)
+        how = "occluded" if rec.occluded else "deflated"
+        reason = f"resumed after {gap:.1f} s counted as {how}"
+    elif rec.occluded:
         clock.track(True, UNKNOWN_OCCLUDED_S, limit_s=limit_s, reperfusion_s=reperfusion_s)
-        return Resumed(
-            clock, f"resumed after a reboot: occluded, {UNKNOWN_OCCLUDED_S:g} s added, no rest"
-        )
-    return Resumed(clock, "resumed after a reboot: no rest credited for the time off")
+        reason = f"resumed after a reboot: occluded, {UNKNOWN_OCCLUDED_S:g} s added, no rest"
+    else:
+        reason = "resumed after a reboot: no rest credited for the time off"
+    return Resumed(clock, reason)
 
 
 class OcclusionRecord:
@@ -128,7 +153,8 @@ class OcclusionRecord:
         self.path = path
         self.boot = boot or BootClock.system()
         self.period_s = period_s
-        self._pending: str | None = None
+        self._pending: tuple[str, float] | None = None  # snapshot, and when (loop clock)
+        self._unwritten_since: float | None = None  # the oldest snapshot not yet on the card
         self._closing = False
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
@@ -155,7 +181,21 @@ class OcclusionRecord:
         self._thread = threading.Thread(target=self._run, name="occlusion-record", daemon=True)
         self._thread.start()
 
-    def note(self, now: float, clock: OcclusionClock, occluded: bool) -> None:
+    def stale(self, now: float) -> bool:
+        """Whether the card is behind by more than `STALE_S`: the writes fail or hang, and a
+        restart now would resume from an older clock than the limb's."""
+        since = self._unwritten_since
+        return since is not None and now - since > STALE_S
+
+    def note(
+        self,
+        now: float,
+        clock: OcclusionClock,
+        occluded: bool,
+        *,
+        limit_s: float,
+        reperfusion_s: float,
+    ) -> None:
         """From the loop on every tick: hand a snapshot over when it changed or is due."""
         owed = clock.owed_s is not None
         counting = owed or clock.occlusion_s > 0.0
@@ -173,20 +213,25 @@ class OcclusionRecord:
             "occlusion_s": round(clock.occlusion_s, 3),
             "deflated_s": round(clock.deflated_s, 3),
             "owed_s": clock.owed_s,
+            "limit_s": limit_s,
+            "reperfusion_s": reperfusion_s,
         }
         with self._wake:
-            self._pending = json.dumps(snapshot)
+            self._pending = (json.dumps(snapshot), now)
+            if self._unwritten_since is None:
+                self._unwritten_since = now
             self._wake.notify()
         if self._thread is None:
             self._write_pending()  # not started (in-process simulation): write in place
 
-    def close(self) -> None:
-        """Write what is pending, then stop the writer."""
+    def close(self, timeout_s: float = 2.0) -> None:
+        """Write what is pending, then stop the writer (a card that hangs is not waited for
+        past `timeout_s`: the service's stop timeout is 5 s)."""
         with self._wake:
             self._closing = True
             self._wake.notify()
         if self._thread is not None:
-            self._thread.join(timeout=5.0)
+            self._thread.join(timeout=timeout_s)
 
     def _run(self) -> None:
         while True:
@@ -195,21 +240,30 @@ class OcclusionRecord:
                     self._wake.wait()
                 if self._pending is None:
                     return
-            self._write_pending()
+            if not self._write_pending():
+                with self._wake:  # a failing card is retried once a second, not hammered
+                    if not self._closing:
+                        self._wake.wait(RETRY_S)
 
-    def _write_pending(self) -> None:
+    def _write_pending(self) -> bool:
         with self._wake:
-            text, self._pending = self._pending, None
-        if text is None:
-            return
+            pending, self._pending = self._pending, None
+        if pending is None:
+            return True
         try:
-            write_atomically(self.path, text, mode=0o640)
+            write_atomically(self.path, pending[0], mode=0o640)
         except OSError as exc:
+            with self._wake:
+                if self._pending is None and not self._closing:
+                    self._pending = pending  # try again, unless a newer snapshot came
             if str(exc) != self._failed:  # once per kind of failure, not every 5 s
                 log.warning("occlusion record not written to %s: %s", self.path, exc)
             self._failed = str(exc)
-            return
+            return False
+        with self._wake:  # on the card up to this snapshot; a newer one may be waiting
+            self._unwritten_since = None if self._pending is None else self._pending[1]
         if self._failed is not None:
             log.info("occlusion record written again to %s", self.path)
         self._failed = None
         self.writes += 1
+        return True

@@ -183,9 +183,9 @@ def run_controller(
     finally:
         pauses.remove()
         devices.safe()
-        if record is not None:
-            record.close()
         for server in servers:
             server.close()
         devices.close()
+        if record is not None:
+            record.close()  # last: a card that hangs must not keep the rest from closing
     return 0
