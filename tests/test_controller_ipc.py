@@ -410,6 +410,27 @@ def test_a_refused_client_that_trickles_bytes_is_let_go_within_a_second(tmp_path
         server.close()
 
 
+def test_a_refused_client_whose_request_comes_in_pieces_still_hears_why(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.sock")
+    server = ControllerServer(path, lambda message: {"ok": True}, dict)
+    server.max_clients = 1
+    server.start()
+    held = ControllerClient(path)
+    split = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        assert held.request({"cmd": "status"})["ok"]
+        split.connect(path)
+        split.sendall(b'{"cmd":')
+        time.sleep(0.1)
+        split.sendall(b'"status"}\n')
+        split.settimeout(2.0)
+        assert b"too many clients (at most 1)" in split.makefile("rb").readline()
+    finally:
+        split.close()
+        held.close()
+        server.close()
+
+
 def test_a_burst_of_connections_costs_a_bounded_number_of_threads(tmp_path: Path) -> None:
     """Admission happens as each connection is accepted: 100 sockets opened at once beyond the
     cap get at most cap threads to be told why; the rest are closed at once, and the clients

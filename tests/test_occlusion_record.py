@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -16,8 +17,10 @@ import pytest
 
 from appliance.controller import occlusion_record
 from appliance.controller.ipc import ControllerClient
+from appliance.controller.limits import MAX_REPERFUSION_S
 from appliance.controller.occlusion import OcclusionClock
 from appliance.controller.occlusion_record import (
+    IDLE_PERIOD_S,
     PERIOD_S,
     STALE_S,
     UNKNOWN_OCCLUDED_S,
@@ -142,9 +145,19 @@ def test_a_machine_without_a_boot_id_never_credits_rest() -> None:
     ],
 )
 def test_an_unreadable_record_owes_a_full_reperfusion(text: str) -> None:
+    """Unknown: the longest rest a session may have been owed, not the default 180 s."""
     resumed = resume(text, "boot-a", 2000.0, **LIMITS)
-    assert resumed.clock.lockout_s(600.0, 180.0) == 180.0
+    assert resumed.clock.lockout_s(600.0, 180.0) == MAX_REPERFUSION_S
     assert "unreadable" in resumed.reason
+
+
+def test_a_record_from_before_limits_were_kept_is_read_not_taken_for_damage() -> None:
+    """The first records had no limit_s/reperfusion_s: an update must not turn the 1690 s of
+    rest one still owes into the default lockout."""
+    old = json.loads(record_text(False, 700.0, deflated_s=100.0, owed_s=1800.0))
+    del old["limit_s"], old["reperfusion_s"]
+    clock = resume(json.dumps(old), "boot-a", 1000.0 + 10.0, **LIMITS).clock
+    assert clock.lockout_s(600.0, 180.0) == pytest.approx(1690.0)
 
 
 # ---- the controller keeps it across a restart ---------------------------------------------------
@@ -312,6 +325,71 @@ def test_the_writer_thread_retries_a_failing_card_without_new_snapshots(tmp_path
             time.sleep(0.05)
         assert not record.stale(STALE_S + 1.0)
     finally:
+        record.close()
+
+
+def failing_card(monkeypatch, gate: threading.Semaphore | None = None) -> list[bool]:
+    """write_atomically that fails while the flag is set (each write first takes `gate`)."""
+    failing = [False]
+    real_write = occlusion_record.write_atomically
+
+    def write(path: Path, data: str, mode: int) -> None:
+        if gate is not None:
+            assert gate.acquire(timeout=5.0)
+        if failing[0]:
+            raise OSError(errno.EROFS, "Read-only file system")
+        real_write(path, data, mode)
+
+    monkeypatch.setattr(occlusion_record, "write_atomically", write)
+    return failing
+
+
+def test_a_card_that_dies_while_idle_is_noticed_before_the_next_exercise(
+    tmp_path: Path, monkeypatch
+) -> None:
+    failing = failing_card(monkeypatch)
+    record = OcclusionRecord(tmp_path / "occlusion.json", BootClock("boot-a", lambda: 50.0))
+    idle = OcclusionClock()
+    record.note(0.0, idle, False, **LIMITS)
+    assert record.writes == 1
+    failing[0] = True
+    for t in range(1, int(IDLE_PERIOD_S + STALE_S) + 2):
+        record.note(float(t), idle, False, **LIMITS)
+    assert record.stale(IDLE_PERIOD_S + STALE_S + 1.0)
+    failing[0] = False
+    record.note(IDLE_PERIOD_S + STALE_S + 3.0, idle, False, **LIMITS)  # retried, unchanged
+    assert record.writes == 2 and not record.stale(IDLE_PERIOD_S + STALE_S + 3.0)
+
+
+def test_how_far_behind_the_card_is_runs_from_the_first_snapshot_it_has_not_taken(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A slow card: while the snapshot of 0 s is being written, one of 5 s is replaced by one
+    of 9 s. Once the first is on the card, the card is still behind from 5 s, not from 9 s."""
+    gate = threading.Semaphore(0)
+    failing_card(monkeypatch, gate)
+    record = OcclusionRecord(tmp_path / "occlusion.json", BootClock("boot-a", lambda: 50.0))
+    record.start()
+
+    def written(n: int) -> None:
+        gate.release()
+        deadline = time.monotonic() + 5
+        while record.writes < n:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+
+    try:
+        record.note(0.0, OcclusionClock(occlusion_s=1.0), True, **LIMITS)
+        time.sleep(0.05)  # the writer has taken it and waits on the card
+        record.note(5.0, OcclusionClock(occlusion_s=6.0), True, **LIMITS)
+        record.note(9.0, OcclusionClock(occlusion_s=9.0, deflated_s=0.1), False, **LIMITS)
+        written(1)
+        assert record.stale(5.0 + STALE_S + 0.5) and not record.stale(5.0 + STALE_S - 0.5)
+        written(2)
+        assert not record.stale(100.0)
+        assert json.loads(record.path.read_text())["occluded"] is False
+    finally:
+        gate.release()
         record.close()
 
 

@@ -51,7 +51,7 @@ ADVICE: dict[AlarmCode, str] = {
     AlarmCode.REFILL_SLOW: "The pump cannot refill the cuff between reps: pressure dips more than 5 % under target. Exercise can go on; ask the technician to check the pump.",
     AlarmCode.INFLATE_TIMEOUT: "The cuff did not reach its pressure in time: check the cuff and hose.",
     AlarmCode.LOP_FAILED: "Limb occlusion pressure could not be measured.",
-    AlarmCode.OCCLUSION_RECORD: "The occlusion time cannot be saved (storage error). This exercise may finish; the cuff will not inflate again until a technician checks the SD card.",
+    AlarmCode.OCCLUSION_RECORD: "The occlusion time cannot be saved (storage error). This exercise may finish; the cuff will not inflate again until it can be saved. Ask the technician to check the SD card.",
 }
 
 

@@ -94,12 +94,21 @@ class _Connection(socketserver.StreamRequestHandler):
                 return
 
     def _refuse(self) -> None:
-        """Beyond the cap: answer the first request with why, then close, within 1 s: one
-        read of whatever the client sent first (a client that trickles bytes cannot hold the
-        slot), then the reply."""
-        self.request.settimeout(1.0)
+        """Beyond the cap: answer the first request with why, then close, within 1 s of
+        accepting it whatever the client sends (one that trickles bytes cannot hold the slot)."""
+        deadline = time.monotonic() + 1.0
+        got = b""
         with contextlib.suppress(OSError):
-            self.request.recv(MAX_LINE + 2)
+            while b"\n" not in got and len(got) <= MAX_LINE:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.request.settimeout(left)
+                chunk = self.request.recv(MAX_LINE + 2)
+                if not chunk:
+                    return
+                got += chunk
+        with contextlib.suppress(OSError):
             cap = self.server.max_clients
             self.wfile.write(_encode({"ok": False, "error": f"too many clients (at most {cap})"}))
 

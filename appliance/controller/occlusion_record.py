@@ -11,7 +11,8 @@ counts as occluded if the cuff was occluded at the record (a dead process may ha
 shut), and as rest only if the record says deflated. Across a reboot it is unknown (the Pi has no
 real-time clock), so no rest is credited and an occluded record adds `UNKNOWN_OCCLUDED_S`: a power
 cut opens the normally-open valve at once, and the record is never older than `PERIOD_S` while
-occluded. A record that cannot be read owes a full reperfusion: the safe reading of "unknown".
+occluded. A record that cannot be read owes the longest reperfusion a session may set (30 min):
+the safe reading of "unknown".
 
 The loop only hands a snapshot over (`note`); a thread of its own writes it, so the control loop
 never waits on the SD card.
@@ -47,6 +48,8 @@ UNKNOWN_OCCLUDED_S = PERIOD_S + 15.0
 # A record further behind than this raises OCCLUSION_RECORD and refuses new inflations.
 STALE_S = 2 * PERIOD_S
 RETRY_S = 1.0
+# With nothing counting, a write a minute still proves the card takes them.
+IDLE_PERIOD_S = 60.0
 _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
@@ -91,8 +94,8 @@ class _Recorded:
     occluded: bool
     boot_id: str
     boot_s: float
-    limit_s: float
-    reperfusion_s: float
+    limit_s: float | None
+    reperfusion_s: float | None
 
 
 def _parse(text: str) -> _Recorded:
@@ -113,8 +116,9 @@ def _parse(text: str) -> _Recorded:
         occluded,
         boot_id,
         _number(data, "boot_s", 1e10),
-        _number(data, "limit_s", max(HARD_OCCLUSION_S.values())),
-        _number(data, "reperfusion_s", MAX_REPERFUSION_S),
+        # Absent from the first records written (none carried): not a damaged record.
+        _number(data, "limit_s", max(HARD_OCCLUSION_S.values())) if "limit_s" in data else None,
+        _number(data, "reperfusion_s", MAX_REPERFUSION_S) if "reperfusion_s" in data else None,
     )
 
 
@@ -128,9 +132,10 @@ def resume(
     try:
         rec = _parse(text)
     except Exception as exc:  # anything in a damaged file (even a 400-digit number) is unknown
-        owed = OcclusionClock(owed_s=reperfusion_s)
+        # Unknown: the longest rest a session may have been owed, not this controller's default.
+        owed = OcclusionClock(owed_s=MAX_REPERFUSION_S)
         why = f"occlusion record unreadable ({type(exc).__name__}: {exc})"
-        return Resumed(owed, f"{why}: a full reperfusion is owed")
+        return Resumed(owed, f"{why}: {MAX_REPERFUSION_S:g} s of reperfusion owed")
     clock, gap = rec.clock, boot_s - rec.boot_s
     if clock.occlusion_s > 0.0 or clock.owed_s is not None:  # limits matter until a full rest
         clock.carried_limit_s, clock.carried_reperfusion_s = rec.limit_s, rec.reperfusion_s
@@ -158,7 +163,7 @@ class OcclusionRecord:
         self._closing = False
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
-        self._last: tuple[bool, bool, float] | None = None  # occluded, owed, when (loop clock)
+        self._last: tuple[tuple, float] | None = None  # what was handed over last, and when
         self._failed: str | None = None
         self.writes = 0
 
@@ -168,7 +173,7 @@ class OcclusionRecord:
         except FileNotFoundError:
             text = None
         except (OSError, UnicodeDecodeError) as exc:
-            text = f"unreadable: {exc}"  # parses as unreadable: a full reperfusion is owed
+            text = f"unreadable: {exc}"  # parses as unreadable: the longest rest is owed
         return resume(
             text,
             self.boot.boot_id,
@@ -196,15 +201,20 @@ class OcclusionRecord:
         limit_s: float,
         reperfusion_s: float,
     ) -> None:
-        """From the loop on every tick: hand a snapshot over when it changed or is due."""
-        owed = clock.owed_s is not None
-        counting = owed or clock.occlusion_s > 0.0
+        """From the loop on every tick: hand a snapshot over when it changed or is due (every
+        `period_s` while anything counts, every `IDLE_PERIOD_S` otherwise: a card that died
+        while the appliance stood idle is noticed before the next exercise, not 10 s into it)."""
+        counting = clock.owed_s is not None or clock.occlusion_s > 0.0
+        key = (occluded, clock.owed_s is not None, counting, limit_s, reperfusion_s)
         if self._last is not None:
-            was_occluded, was_owed, at = self._last
-            changed = occluded != was_occluded or owed != was_owed
-            if not changed and (not counting or now - at < self.period_s):
+            last_key, at = self._last
+            due = now - at >= (self.period_s if counting else IDLE_PERIOD_S)
+            if key == last_key and not due:
+                if self._thread is None and self._pending is not None and now - at >= RETRY_S:
+                    self._last = (key, now)  # in-process simulation: retry a failed write
+                    self._write_pending()
                 return
-        self._last = (occluded, owed, now)
+        self._last = (key, now)
         snapshot = {
             "version": VERSION,
             "boot_id": self.boot.boot_id,
@@ -217,7 +227,10 @@ class OcclusionRecord:
             "reperfusion_s": reperfusion_s,
         }
         with self._wake:
-            self._pending = (json.dumps(snapshot), now)
+            # A snapshot replacing one still waiting keeps the older one's time: how far behind
+            # the card is runs from the first snapshot it has not taken.
+            since = now if self._pending is None else self._pending[1]
+            self._pending = (json.dumps(snapshot), since)
             if self._unwritten_since is None:
                 self._unwritten_since = now
             self._wake.notify()
@@ -253,9 +266,11 @@ class OcclusionRecord:
         try:
             write_atomically(self.path, pending[0], mode=0o640)
         except OSError as exc:
-            with self._wake:
+            with self._wake:  # try again: this one, or a newer one since, as old as this one
                 if self._pending is None and not self._closing:
-                    self._pending = pending  # try again, unless a newer snapshot came
+                    self._pending = pending
+                elif self._pending is not None:
+                    self._pending = (self._pending[0], pending[1])
             if str(exc) != self._failed:  # once per kind of failure, not every 5 s
                 log.warning("occlusion record not written to %s: %s", self.path, exc)
             self._failed = str(exc)
