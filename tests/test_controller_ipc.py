@@ -380,15 +380,27 @@ def test_malformed_requests_each_get_one_clear_error_on_a_connection_that_stays_
     assert replies[-1]["id"] == "end" and replies[-1]["status"]["lop_mmHg"] is None
 
 
-def test_a_refused_client_that_trickles_bytes_is_let_go_within_a_second(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def full_server(tmp_path: Path, cap: int) -> Iterator[tuple[ControllerServer, str]]:
+    """A server whose `cap` client slots are all held by clients it has served."""
     path = str(tmp_path / "c.sock")
     server = ControllerServer(path, lambda message: {"ok": True}, dict)
-    server.max_clients = 1
+    server.max_clients = cap
     server.start()
-    held = ControllerClient(path)
-    trickler = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    held = [ControllerClient(path) for _ in range(cap)]
     try:
-        assert held.request({"cmd": "status"})["ok"]
+        assert all(client.request({"cmd": "status"})["ok"] for client in held)
+        yield server, path
+        assert all(client.request({"cmd": "status"})["ok"] for client in held)  # served on
+    finally:
+        for client in held:
+            client.close()
+        server.close()
+
+
+def test_a_refused_client_that_trickles_bytes_is_let_go_within_a_second(tmp_path: Path) -> None:
+    trickler = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with full_server(tmp_path, 1) as (server, path), contextlib.closing(trickler):
         trickler.connect(path)
         trickler.settimeout(0.05)
         start, reply = time.monotonic(), b""
@@ -404,65 +416,42 @@ def test_a_refused_client_that_trickles_bytes_is_let_go_within_a_second(tmp_path
         while server.refusing:
             assert time.monotonic() < deadline
             time.sleep(0.02)
-    finally:
-        trickler.close()
-        held.close()
-        server.close()
 
 
 def test_a_refused_client_whose_request_comes_in_pieces_still_hears_why(tmp_path: Path) -> None:
-    path = str(tmp_path / "c.sock")
-    server = ControllerServer(path, lambda message: {"ok": True}, dict)
-    server.max_clients = 1
-    server.start()
-    held = ControllerClient(path)
     split = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        assert held.request({"cmd": "status"})["ok"]
+    with full_server(tmp_path, 1) as (_, path), contextlib.closing(split):
         split.connect(path)
         split.sendall(b'{"cmd":')
         time.sleep(0.1)
         split.sendall(b'"status"}\n')
         split.settimeout(2.0)
         assert b"too many clients (at most 1)" in split.makefile("rb").readline()
-    finally:
-        split.close()
-        held.close()
-        server.close()
 
 
 def test_a_burst_of_connections_costs_a_bounded_number_of_threads(tmp_path: Path) -> None:
     """Admission happens as each connection is accepted: 100 sockets opened at once beyond the
     cap get at most cap threads to be told why; the rest are closed at once, and the clients
     already admitted are served throughout."""
-    path = str(tmp_path / "c.sock")
-    server = ControllerServer(path, lambda message: {"ok": True}, dict)
-    server.max_clients = 3
-    server.start()
-    held = [ControllerClient(path) for _ in range(3)]
     burst: list[socket.socket] = []
-    try:
-        assert all(client.request({"cmd": "status"})["ok"] for client in held)
+    with full_server(tmp_path, 3) as (server, path):
         threads = threading.active_count()
-        for _ in range(100):
-            burst.append(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
-            burst[-1].connect(path)
-        deadline = time.monotonic() + 2
-        while sum(1 for s in burst if _closed_by_server(s)) < 97:
-            assert time.monotonic() < deadline, "the flood was not closed at accept"
-        assert threading.active_count() <= threads + 3
-        assert len(server.connections) == 3 and len(server.refusing) <= 3
-        assert all(client.request({"cmd": "status"})["ok"] for client in held)
+        try:
+            for _ in range(100):
+                burst.append(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+                burst[-1].connect(path)
+            deadline = time.monotonic() + 2
+            while sum(1 for s in burst if _closed_by_server(s)) < 97:
+                assert time.monotonic() < deadline, "the flood was not closed at accept"
+            assert threading.active_count() <= threads + 3
+            assert len(server.connections) == 3 and len(server.refusing) <= 3
+        finally:
+            for s in burst:
+                s.close()
         deadline = time.monotonic() + 3
         while server.refusing:  # the refusals give up after a second without a request
             assert time.monotonic() < deadline
             time.sleep(0.05)
-    finally:
-        for s in burst:
-            s.close()
-        for client in held:
-            client.close()
-        server.close()
 
 
 def _closed_by_server(sock: socket.socket) -> bool:
