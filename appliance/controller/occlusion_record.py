@@ -158,7 +158,8 @@ class OcclusionRecord:
         self.path = path
         self.boot = boot or BootClock.system()
         self.period_s = period_s
-        self._pending: tuple[str, float] | None = None  # snapshot, and when (loop clock)
+        # The snapshot to write, and since when (loop clock) the card has been behind it.
+        self._pending: tuple[str, float] | None = None
         self._unwritten_since: float | None = None  # the oldest snapshot not yet on the card
         self._closing = False
         self._wake = threading.Condition()
