@@ -164,7 +164,7 @@ class Controller:
         self.nominal_mmHg: float | None = None
         # From start-up: the first reading's tick counts the time since (an occlusion carried
         # over a restart, or a cuff still tight at start, goes on while the controller starts).
-        self._tracked_t: float | None = clock.now()
+        self._tracked_t = clock.now()
         self._startup = True
         self._lowered_from: float | None = None  # the set point before set_target lowered it
         self._recorded: tuple[State, AlarmCode | None] = (self.state, None)
@@ -333,7 +333,7 @@ class Controller:
         if self.alarms.is_active(AlarmCode.OCCLUSION_RECORD):
             raise CommandError(
                 f"{command}: the occlusion time cannot be saved to the data partition; "
-                "no new inflation until a technician checks the SD card"
+                "no new inflation until it can (ask the technician to check the SD card)"
             )
 
     def _check_record(self, now: float) -> None:
@@ -476,7 +476,7 @@ class Controller:
         is counted with the next reading, not lost."""
         if self.pressure is None:
             return
-        dt = 0.0 if self._tracked_t is None else max(0.0, now - self._tracked_t)
+        dt = max(0.0, now - self._tracked_t)
         self._tracked_t = now
         occluded = self.pressure > self.limits.pressurised_mmHg
         limit_s, reperfusion_s = self.occlusion_limits()

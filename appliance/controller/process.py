@@ -104,14 +104,12 @@ def run_controller(
 
     # A simulated rig keeps no occlusion record unless given a data directory, as calibrate does.
     record = OcclusionRecord(records / RECORD_NAME) if data_dir is not None or not sim else None
-    resumed = (
-        record.load(
-            limit_s=config.limits.default_occlusion_s, reperfusion_s=config.limits.reperfusion_s
+    resumed = None
+    if record is not None:
+        limits = config.limits
+        resumed = record.load(
+            limit_s=limits.default_occlusion_s, reperfusion_s=limits.reperfusion_s
         )
-        if record is not None
-        else None
-    )
-    if resumed is not None:
         owes = resumed.clock.occlusion_s > 0 or resumed.clock.owed_s is not None
         log.log(logging.WARNING if owes else logging.INFO, "occlusion: %s", resumed.reason)
     controller = Controller(
