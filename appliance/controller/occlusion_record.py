@@ -38,8 +38,8 @@ log = logging.getLogger("bfr.controller")
 
 RECORD_NAME = "occlusion.json"
 VERSION = 1
-# While anything is owed or counting, the record is rewritten this often (and at every change
-# between occluded and deflated): about 720 small writes an hour of exercise on the SD card.
+# While anything is owed or counting, the record is rewritten this often (and at every change:
+# occluded or deflated, owed, limits): about 720 small writes an hour of exercise on the card.
 PERIOD_S = 5.0
 # Occlusion added across a reboot from an occluded record: the record's age at most, plus the
 # 15 s a hung kernel could keep the valve shut before the SoC's watchdog resets it
