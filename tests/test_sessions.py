@@ -14,6 +14,8 @@ import pytest
 
 from appliance import patients, screening
 from appliance.cli import main
+from appliance.controller.core import Controller, ControllerHardware
+from appliance.controller.loop import ControlLoop
 from appliance.protocols import (
     Protocol,
     packaged_protocols,
@@ -27,7 +29,7 @@ from appliance.sessions.recovery import INTERRUPTED_REASON, end_interrupted_sess
 from appliance.sessions.runner import SessionRunner
 from appliance.sessions.simulated import SimulatedSession
 from appliance.sessions.summary import session_summary
-from appliance.simulation import build_simulated
+from appliance.simulation import build_simulated, default_procedures
 from appliance.store import Store, audit, records, trace
 from hardware.sim.cuff import default_plant
 
@@ -588,6 +590,89 @@ def test_lost_controller_link_ends_the_session_and_the_controller_vents(bench) -
     b.sim.run(2.0)
     assert b.sim.controller.status()["fault"] == "HEARTBEAT_LOST"
     assert b.sim.plant.pressure_mmHg < 5.0
+
+
+def restart_controller(sim: Any) -> None:
+    """A new controller process on the same hardware: unconfigured, as systemd would start it."""
+    controller = Controller(
+        ControllerHardware.of(sim.devices),
+        sim.clock,
+        transducer=sim.rig.config.transducer,
+        procedures=default_procedures(),
+    )
+    sim.controller = controller
+    sim.loop = ControlLoop(
+        controller, sim.clock, sim.rig.config.data_rate, deadman=sim.devices.deadman
+    )
+
+
+def to_current_controller(sim_of: Callable[[], Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The runner's link, following the controller across restarts like the device's socket."""
+    return lambda message: sim_of().controller.handle(message, therapy=True)
+
+
+def test_a_cuff_emptied_behind_the_sets_back_pauses_it_until_the_clinician_resumes(bench) -> None:
+    box: dict[str, Bench] = {}
+    b = bench(link=to_current_controller(lambda: box["b"].sim))
+    box["b"] = b
+    b.session.start()
+    b.until_rep(2)
+    # Another client (a technician's `bfr deflate`) empties the cuff mid-set.
+    assert b.sim.controller.handle({"cmd": "deflate"})["ok"]
+    b.session.step(0.2)
+    assert b.runner.phase == Phase.PAUSED and b.runner.prompt.key == "cuff_lost"
+    assert not b.runner.view().cuff_inflated
+    done = b.runner.view().reps_done
+    b.session.step(10.0)
+    assert b.runner.view().reps_done == done and b.runner.phase == Phase.PAUSED
+    assert b.sim.plant.pressure_mmHg < 5.0
+    (lost,) = records.list_alarms(b.store, session_id=b.runner.session_id, active_only=True)
+    assert lost.code == "cuff_lost"
+    b.runner.resume()
+    assert b.runner.phase == Phase.INFLATING
+    assert not records.list_alarms(b.store, session_id=b.runner.session_id, active_only=True)
+    summary = b.finish()
+    assert summary["outcome"] == "completed"
+    assert summary["sets"][0]["reps_done"] == 5
+    assert "cuff.lost" in b.names()
+
+
+def test_a_controller_restart_mid_set_pauses_and_resume_configures_it_again(bench) -> None:
+    box: dict[str, Bench] = {}
+    b = bench(link=to_current_controller(lambda: box["b"].sim))
+    box["b"] = b
+    b.session.start()
+    b.until_rep(2)
+    # The controller dies; the normally-open valve empties the cuff before the new one reads it.
+    b.sim.controller.handle({"cmd": "deflate"})
+    b.sim.run(1.5)
+    restart_controller(b.sim)
+    b.session.step(0.5)
+    assert b.runner.phase == Phase.PAUSED and b.runner.prompt.key == "cuff_lost"
+    assert b.sim.controller.status()["lop_mmHg"] is None
+    b.runner.resume()
+    summary = b.finish()
+    assert summary["outcome"] == "completed" and summary["sets_done"] == 2
+    lost = next(e for e in b.events if e.name == "cuff.lost")
+    after = [e.name for e in b.events if e.t >= lost.t and e.kind == "controller"]
+    assert after[:2] == ["controller.configure", "controller.inflate"]
+
+
+def test_a_controller_restart_while_the_cuff_rests_empty_is_configured_before_inflating(
+    bench,
+) -> None:
+    box: dict[str, Bench] = {}
+    b = bench(DEFLATED, link=to_current_controller(lambda: box["b"].sim))
+    box["b"] = b
+    b.session.start()
+    b.until_phase(Phase.REST, 60.0)
+    b.until(lambda: b.sim.plant.pressure_mmHg < 2.0, 5.0)
+    restart_controller(b.sim)
+    summary = b.finish()
+    assert summary["outcome"] == "completed" and summary["sets_done"] == 2
+    assert "cuff.lost" not in b.names()
+    commands = [e.name for e in b.events if e.kind == "controller"]
+    assert commands.count("controller.configure") == 2
 
 
 def test_a_crash_inside_the_runner_still_deflates(bench, monkeypatch) -> None:

@@ -23,6 +23,7 @@ RATE_SET = "rate_set"
 REST = "rest"
 PAUSED = "paused"
 PAUSED_DEFLATED = "paused_deflated"
+CUFF_LOST = "cuff_lost"
 RELEASING = "releasing"
 REPERFUSION = "reperfusion"
 SESSION_DONE = "session_done"
@@ -43,6 +44,8 @@ ENGLISH: dict[str, str] = {
     REST: "Rest. Next: {next} in {seconds:.0f} s.",
     PAUSED: "Paused. The cuff stays inflated for at most {hold_s:.0f} s.",
     PAUSED_DEFLATED: "Paused. The cuff was emptied.",
+    CUFF_LOST: "Paused: the cuff emptied without the session asking (controller {state})."
+    " Resume inflates it again; or end the exercise.",
     RELEASING: "The cuff is emptying.",
     REPERFUSION: "Cuff released: rest for {seconds:.0f} s before {next_exercise}.",
     SESSION_DONE: "Session finished: {outcome}.",

@@ -13,6 +13,10 @@ Safety rules the runner keeps (the controller enforces its own copy of every lim
   the controller's OCCLUSION_TIME fault stays a backstop rather than the normal path.
 - A pause holds the cuff for at most the current set's rest time (30 s after the last set, none
   where rests deflate), then deflates; resuming re-inflates and restarts the unfinished rep.
+- A cuff that empties without the runner asking (another client's deflate, a controller that
+  restarted) pauses the set: no rep counts without pressure, a CUFF_LOST alarm is recorded
+  until the clinician resumes, and resuming configures the controller again before inflating.
+  Every inflation checks that the controller still holds this session's LOP and limb.
 - A rating not given when a rest is over keeps the next set waiting; after another rest's length
   the cuff is emptied until it comes.
 - `close()` (and leaving the `with` block, also on an exception) always sends deflate; if the
@@ -20,7 +24,7 @@ Safety rules the runner keeps (the controller enforces its own copy of every lim
 
 Events (kind / name, detail): phase/phase.<phase>; prompt/prompt.<key> (prompt params);
 rep/rep.up|rep.down {rep, phase, reps, set_index, exercise_index}; set/set.start|set.done;
-cuff/cuff.at_pressure|cuff.empty;
+cuff/cuff.at_pressure|cuff.empty|cuff.lost {phase, state, mmHg};
 input/input.<action>; lop/lop.reading|lop.failed|lop.stored|lop.used|lop.unavailable|...;
 controller/controller.<cmd> {ok, error}; alarm/alarm.raised|alarm.cleared {code, message};
 limit/limit.occlusion|limit.pain|limit.pause_hold|limit.rating_overdue;
@@ -67,6 +71,7 @@ LINK_LOSS_S = 3.0  # matches the controller's heartbeat timeout: by then it has 
 INFLATE_TIMEOUT_S = 90.0  # the controller faults at 60 s; this only covers a silent controller
 DEFLATE_TIMEOUT_S = 60.0
 LOP_TIMEOUT_S = 240.0
+CUFF_LOST = "CUFF_LOST"  # the runner's own alarm: the cuff emptied behind a set's back
 MAX_LOP_ATTEMPTS = 4  # two good readings out of at most four inflations
 REPERFUSION_GRACE_S = 5.0  # wait this much longer for the controller's occlusion clock to reset
 ABOVE_80_ACTION = "session.pct_lop_above_80"
@@ -133,6 +138,7 @@ class SessionRunner:
         self._inflate_sent = False
         self._inflate_t = 0.0
         self._needs_configure = False
+        self._cuff_lost_alarm: int | None = None
         self._cuff_inflated = False
         self._released = False
         self._rest_overdue_deflated = False
@@ -452,11 +458,7 @@ class SessionRunner:
         """Freeze the set or countdown; the cuff holds for at most the rest time, then empties."""
         with self._lock:
             self._require(*_PAUSABLE)
-            self._paused_from = self._phase
-            self._pause_t = self._now
-            self._freeze_timer()
-            if self._set is not None and self._set.metronome is not None:
-                self._set.metronome.pause()
+            self._freeze()
             hold = self._pause_hold_s() if self._cuff_inflated else 0.0
             self._store("input", "input.pause", {"from": self._phase.value, "hold_s": hold})
             self._set_phase(Phase.PAUSED)
@@ -467,6 +469,14 @@ class SessionRunner:
                 self._pause_deflate_at = None
                 self._deflate("pause")
                 self._show(prompts.PAUSED_DEFLATED)
+
+    def _freeze(self) -> None:
+        """Stop the clocks of the phase being paused: its timer and its set's metronome."""
+        self._paused_from = self._phase
+        self._pause_t = self._now
+        self._freeze_timer()
+        if self._set is not None and self._set.metronome is not None:
+            self._set.metronome.pause()
 
     def resume(self) -> None:
         """Carry on where the pause began, re-inflating first if the cuff was emptied."""
@@ -480,6 +490,9 @@ class SessionRunner:
             self._paused_from = None
             self._pause_deflate_at = None
             self._store("input", "input.resume", {"to": origin.value, "paused_s": paused_for})
+            if self._cuff_lost_alarm is not None:
+                self._clear_alarm(CUFF_LOST, self._cuff_lost_alarm)
+                self._cuff_lost_alarm = None
             if origin in (Phase.SET, Phase.INFLATING) and not self._cuff_inflated:
                 self._inflate(then=self._after_inflate if origin == Phase.INFLATING else Phase.SET)
             elif origin == Phase.SET:
@@ -501,6 +514,8 @@ class SessionRunner:
         self._watch_alarms()
         if st.get("state") == ctl.FAULT:
             self._end_by_fault()
+            return
+        if self._cuff_lost():
             return
         self._count_occlusion(dt)
         if self._occlusion_limit_reached():
@@ -544,9 +559,39 @@ class SessionRunner:
                 alarm["code"], alarm.get("message", ""), latched=bool(alarm.get("latched"))
             )
         for key in [k for k in self._alarm_rows if k not in current]:
-            alarm_id = self._alarm_rows.pop(key)
-            records.clear_alarm(self.store, alarm_id, at=self._wall())
-            self._store("alarm", "alarm.cleared", {"code": key[0], "alarm_id": alarm_id})
+            self._clear_alarm(key[0], self._alarm_rows.pop(key))
+
+    def _clear_alarm(self, code: str, alarm_id: int) -> None:
+        records.clear_alarm(self.store, alarm_id, at=self._wall())
+        self._store("alarm", "alarm.cleared", {"code": code, "alarm_id": alarm_id})
+
+    def _cuff_lost(self) -> bool:
+        """The cuff emptied without the runner asking: pause, so no rep counts without pressure.
+
+        The controller is idle while the runner holds the cuff when another client deflated it,
+        or when the controller restarted (its start-up empties the cuff, and its first reading
+        faults only if pressure is still there). The set stops counting and the clinician
+        decides: resume inflates again (configuring a controller that forgot the session), or
+        end the exercise.
+        """
+        if not self._cuff_inflated or self._phase not in (Phase.SET, Phase.REST, Phase.PAUSED):
+            return False
+        state = self._status.get("state")
+        if state in (ctl.INFLATING, ctl.HOLDING):
+            return False
+        self._send_deflate("cuff lost")
+        self._needs_configure = True
+        detail = {"phase": self._phase.value, "state": state, "mmHg": self._status.get("mmHg")}
+        self._store("cuff", "cuff.lost", detail)
+        if self._cuff_lost_alarm is None:
+            message = f"the cuff emptied without the session asking (controller {state})"
+            self._cuff_lost_alarm = self._record_alarm(CUFF_LOST, message, latched=False)
+        if self._phase != Phase.PAUSED:
+            self._freeze()
+            self._set_phase(Phase.PAUSED)
+        self._pause_deflate_at = None
+        self._show(prompts.CUFF_LOST, state=str(state))
+        return True
 
     def _record_alarm(self, code: str, message: str, *, latched: bool) -> int:
         row = records.record_alarm(
@@ -876,7 +921,7 @@ class SessionRunner:
     def _tick_inflating(self) -> None:
         state = self._status.get("state")
         if not self._inflate_sent:
-            if self._needs_configure:
+            if self._needs_configure or not self._controller_configured():
                 if state != ctl.IDLE:
                     if self._now - self._phase_since > DEFLATE_TIMEOUT_S:
                         self._fail("DEFLATE_TIMEOUT", "the cuff did not empty before configuring")
@@ -904,6 +949,12 @@ class SessionRunner:
                 self._show_phase_prompt()
         elif self._now - self._inflate_t > INFLATE_TIMEOUT_S:
             self._fail("INFLATE_TIMEOUT", "the cuff did not reach its pressure")
+
+    def _controller_configured(self) -> bool:
+        """Whether the controller still holds this session's LOP and limb (a restart forgets)."""
+        assert self._lop is not None
+        st = self._status
+        return st.get("lop_mmHg") == self._lop.lop_mmhg and st.get("limb") == self.plan.limb
 
     def _configure(self) -> bool:
         assert self._lop is not None and self.plan.pct_lop is not None

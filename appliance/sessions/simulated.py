@@ -8,6 +8,7 @@ simulated seconds, for every record and the trace alike.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable
@@ -45,9 +46,9 @@ class SimulatedSession:
         self.sim = sim
         sim.ui_heartbeat = False  # the runner's heartbeat is the one that counts
         self.wall0 = time.time() if wall0 is None else wall0
-        self.runner = SessionRunner(
-            store, link or sim.controller.handle, plan, to_wall=self.to_wall
-        )
+        # As on the clinic's socket: a treatment pressure needs the patient's LOP configured.
+        clinic = functools.partial(sim.controller.handle, therapy=True)
+        self.runner = SessionRunner(store, link or clinic, plan, to_wall=self.to_wall)
         rng = random.Random(f"sim-doppler:{seed}")
         true_lop = getattr(sim.plant, "true_lop_mmHg", None)
         doppler = None
