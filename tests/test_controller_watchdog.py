@@ -107,3 +107,27 @@ def test_no_pings_once_the_controllers_socket_stops_serving(notify_socket, tmp_p
     assert not any("WATCHDOG=1" in m for m in received(notify_socket))
     assert sim.controller.healthy  # the loop itself is fine: only the socket is gone
     server.server_close()
+
+
+@pytest.mark.parametrize("change", ["deleted", "replaced"])
+def test_no_pings_once_the_controllers_socket_file_is_gone(notify_socket, tmp_path, change) -> None:
+    """No client can reach a socket whose file was deleted or bound over: restart to remake it."""
+    sim = build_simulated(default_plant(1), 1)
+    path = tmp_path / "c.sock"
+    server = ControllerServer(str(path), sim.controller.submit, dict)
+    server.file_check_s = 0.0
+    server.start()
+    loop = ControlLoop(
+        sim.controller, sim.clock, 250, Watchdog(interval_s=0.1), serving=lambda: server.serving
+    )
+    loop.run(duration_s=1.0)
+    assert any("WATCHDOG=1" in m for m in received(notify_socket))
+    path.unlink()
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    if change == "replaced":
+        other.bind(str(path))
+    loop.run(duration_s=1.0)
+    assert not any("WATCHDOG=1" in m for m in received(notify_socket))
+    assert sim.controller.healthy
+    other.close()
+    server.close()

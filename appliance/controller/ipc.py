@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import socketserver
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -167,6 +168,7 @@ class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
     daemon_threads = True
     allow_reuse_address = True
     max_clients = 16
+    file_check_s = 1.0  # how often `serving` looks at the socket's file
 
     def __init__(self, path: str, handler: Handler, snapshot: Snapshot, mode: int = 0o660) -> None:
         self.path = path
@@ -186,6 +188,10 @@ class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
         # 0660: the web user reaches the clinic's socket through the shared group only; 0600:
         # the technician socket, for root (sudo) and the controller's own user.
         os.chmod(path, mode)
+        found = os.stat(path)
+        self._file = (found.st_dev, found.st_ino)
+        self._file_checked_at = time.monotonic()
+        self._file_ok = True
 
     def server_bind(self) -> None:
         # Linux creates the socket's file with the mode of the socket's inode (less the umask):
@@ -221,9 +227,23 @@ class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
 
     @property
     def serving(self) -> bool:
-        """Accepting clients: started, its thread alive, not closed."""
+        """Accepting clients: started, its thread alive, not closed, and its file still the way
+        in (deleted or replaced, no client can reach it: a restart makes a new one)."""
         thread = self._thread
-        return thread is not None and thread.is_alive() and not self.closing.is_set()
+        if thread is None or not thread.is_alive() or self.closing.is_set():
+            return False
+        now = time.monotonic()
+        if now - self._file_checked_at >= self.file_check_s:  # the loop asks every tick
+            self._file_checked_at = now
+            self._file_ok = self._file_is_ours()
+        return self._file_ok
+
+    def _file_is_ours(self) -> bool:
+        try:
+            found = os.stat(self.path)
+        except OSError:
+            return False
+        return stat.S_ISSOCK(found.st_mode) and (found.st_dev, found.st_ino) == self._file
 
     def close(self) -> None:
         """Stop accepting and drop every client, as a stopped controller process would."""
