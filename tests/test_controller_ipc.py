@@ -539,3 +539,32 @@ def test_a_failed_sensor_reaches_the_stream_and_traces_at_once() -> None:
     assert last.state == State.FAULT and last.alarm == "SENSOR_READ"
     assert last.measured_mmHg is None and last.pump_duty == 0.0 and last.valve_open
     assert c.status()["fault"] == "SENSOR_READ"
+
+
+def test_clients_that_go_silent_give_their_slots_back(tmp_path: Path) -> None:
+    """Leaked connections (a client that neither asks nor reads) cannot lock the UI out."""
+    path = str(tmp_path / "c.sock")
+    server = ControllerServer(path, lambda message: {"ok": True}, lambda: {"x": "y" * 2000})
+    server.max_clients, server.idle_s = 2, 0.5
+    server.start()
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    deaf = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    client = ControllerClient(path)
+    try:
+        silent.connect(path)
+        deaf.connect(path)
+        deaf.sendall(b'{"cmd": "subscribe", "hz": 50}\n')  # and never reads a line of it
+        time.sleep(0.1)
+        refused = client.request({"cmd": "status"})
+        assert not refused["ok"] and "too many clients" in refused["error"]
+        deadline = time.monotonic() + 30.0
+        while len(server.connections) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.request({"cmd": "status"})["ok"]
+        silent.settimeout(1.0)
+        assert silent.recv(100) == b""  # the server closed it
+    finally:
+        client.close()
+        silent.close()
+        deaf.close()
+        server.close()

@@ -64,6 +64,9 @@ class _Connection(socketserver.StreamRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # A client that neither asks nor reads for this long has gone (or leaked its
+        # connection): its slot is freed, so leaked connections cannot lock the UI out.
+        self.request.settimeout(self.server.idle_s)
         with self.server.lock:  # admitted or not when it was accepted (process_request)
             self.admitted = self.request in self.server.connections
 
@@ -79,7 +82,10 @@ class _Connection(socketserver.StreamRequestHandler):
             self._refuse()
             return
         while True:
-            line, whole = self._read_line()
+            try:
+                line, whole = self._read_line()
+            except TimeoutError:
+                return
             if line is None:
                 return
             message, error = decode_line(line) if whole else (None, TOO_LONG)
@@ -169,6 +175,7 @@ class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
     allow_reuse_address = True
     max_clients = 16
     file_check_s = 1.0  # how often `serving` looks at the socket's file
+    idle_s = 60.0  # a client silent this long (or not reading its stream) is let go
 
     def __init__(self, path: str, handler: Handler, snapshot: Snapshot, mode: int = 0o660) -> None:
         self.path = path
