@@ -621,6 +621,7 @@ def test_a_cuff_emptied_behind_the_sets_back_pauses_it_until_the_clinician_resum
     assert b.sim.controller.handle({"cmd": "deflate"})["ok"]
     b.session.step(0.2)
     assert b.runner.phase == Phase.PAUSED and b.runner.prompt.key == "cuff_lost"
+    assert b.runner.prompt.params["reason"] in ("controller DEFLATING", "controller IDLE")
     assert not b.runner.view().cuff_inflated
     done = b.runner.view().reps_done
     b.session.step(10.0)

@@ -44,7 +44,7 @@ ENGLISH: dict[str, str] = {
     REST: "Rest. Next: {next} in {seconds:.0f} s.",
     PAUSED: "Paused. The cuff stays inflated for at most {hold_s:.0f} s.",
     PAUSED_DEFLATED: "Paused. The cuff was emptied.",
-    CUFF_LOST: "Paused: the cuff emptied without the session asking (controller {state})."
+    CUFF_LOST: "Paused: the cuff emptied without the session asking ({reason})."
     " Resume inflates it again; or end the exercise.",
     RELEASING: "The cuff is emptying.",
     REPERFUSION: "Cuff released: rest for {seconds:.0f} s before {next_exercise}.",

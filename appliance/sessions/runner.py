@@ -590,7 +590,7 @@ class SessionRunner:
             self._freeze()
             self._set_phase(Phase.PAUSED)
         self._pause_deflate_at = None
-        self._show(prompts.CUFF_LOST, state=str(state))
+        self._show(prompts.CUFF_LOST, reason=f"controller {state}")
         return True
 
     def _record_alarm(self, code: str, message: str, *, latched: bool) -> int:
