@@ -606,16 +606,18 @@ def restart_controller(sim: Any) -> None:
     )
 
 
-def to_current_controller(sim_of: Callable[[], Any]) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """The runner's link, following the controller across restarts like the device's socket."""
-    return lambda message: sim_of().controller.handle(message, therapy=True)
+def started_restartable(bench: Callable[..., Bench], *args: Any) -> Bench:
+    """A started bench whose runner follows the controller across restarts, as the device's
+    clinic socket does."""
+    box: dict[str, Bench] = {}
+    made = bench(*args, link=lambda message: box["b"].sim.controller.handle(message, therapy=True))
+    box["b"] = made
+    made.session.start()
+    return made
 
 
 def test_a_cuff_emptied_behind_the_sets_back_pauses_it_until_the_clinician_resumes(bench) -> None:
-    box: dict[str, Bench] = {}
-    b = bench(link=to_current_controller(lambda: box["b"].sim))
-    box["b"] = b
-    b.session.start()
+    b = started_restartable(bench)
     b.until_rep(2)
     # Another client (a technician's `bfr deflate`) empties the cuff mid-set.
     assert b.sim.controller.handle({"cmd": "deflate"})["ok"]
@@ -639,10 +641,7 @@ def test_a_cuff_emptied_behind_the_sets_back_pauses_it_until_the_clinician_resum
 
 
 def test_a_controller_restart_mid_set_pauses_and_resume_configures_it_again(bench) -> None:
-    box: dict[str, Bench] = {}
-    b = bench(link=to_current_controller(lambda: box["b"].sim))
-    box["b"] = b
-    b.session.start()
+    b = started_restartable(bench)
     b.until_rep(2)
     # The controller dies; the normally-open valve empties the cuff before the new one reads it.
     b.sim.controller.handle({"cmd": "deflate"})
@@ -662,10 +661,7 @@ def test_a_controller_restart_mid_set_pauses_and_resume_configures_it_again(benc
 def test_a_controller_restart_while_the_cuff_rests_empty_is_configured_before_inflating(
     bench,
 ) -> None:
-    box: dict[str, Bench] = {}
-    b = bench(DEFLATED, link=to_current_controller(lambda: box["b"].sim))
-    box["b"] = b
-    b.session.start()
+    b = started_restartable(bench, DEFLATED)
     b.until_phase(Phase.REST, 60.0)
     b.until(lambda: b.sim.plant.pressure_mmHg < 2.0, 5.0)
     restart_controller(b.sim)
