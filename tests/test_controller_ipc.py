@@ -568,3 +568,32 @@ def test_clients_that_go_silent_give_their_slots_back(tmp_path: Path) -> None:
         silent.close()
         deaf.close()
         server.close()
+
+
+def test_closing_leaves_a_socket_another_process_bound_over_its_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.sock"
+    server = ControllerServer(str(path), lambda message: {"ok": True}, dict)
+    server.start()
+    path.unlink()
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with contextlib.closing(other):
+        other.bind(str(path))
+        server.close()
+        assert path.exists()
+
+
+def test_a_socket_named_from_the_working_directory_still_serves_after_a_chdir(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    server = ControllerServer("c.sock", lambda message: {"ok": True}, dict)
+    server.file_check_s = 0.0
+    server.start()
+    try:
+        monkeypatch.chdir("/")
+        assert server.serving
+        with contextlib.closing(ControllerClient(str(tmp_path / "c.sock"))) as client:
+            assert client.request({"cmd": "status"})["ok"]
+    finally:
+        server.close()
+    assert not (tmp_path / "c.sock").exists()

@@ -616,28 +616,75 @@ def started_restartable(bench: Callable[..., Bench], *args: Any) -> Bench:
     return made
 
 
-def test_a_cuff_emptied_behind_the_sets_back_pauses_it_until_the_clinician_resumes(bench) -> None:
-    b = started_restartable(bench)
-    b.until_rep(2)
-    # Another client (a technician's `bfr deflate`) empties the cuff mid-set.
+def lose_the_cuff(b: Bench) -> None:
+    """Another client (a technician's `bfr deflate`) empties the cuff behind the runner's back."""
     assert b.sim.controller.handle({"cmd": "deflate"})["ok"]
     b.session.step(0.2)
     assert b.runner.phase == Phase.PAUSED and b.runner.prompt.key == "cuff_lost"
+
+
+def cuff_lost_rows(b: Bench, *, active_only: bool = False) -> list[Any]:
+    found = records.list_alarms(b.store, session_id=b.runner.session_id, active_only=active_only)
+    return [a for a in found if a.code == "cuff_lost"]
+
+
+def test_a_cuff_emptied_behind_the_sets_back_pauses_it_until_the_clinician_resumes(bench) -> None:
+    b = started_restartable(bench)
+    b.until_rep(2)
+    lose_the_cuff(b)
     assert b.runner.prompt.params["reason"] in ("controller DEFLATING", "controller IDLE")
     assert not b.runner.view().cuff_inflated
     done = b.runner.view().reps_done
     b.session.step(10.0)
     assert b.runner.view().reps_done == done and b.runner.phase == Phase.PAUSED
     assert b.sim.plant.pressure_mmHg < 5.0
-    (lost,) = records.list_alarms(b.store, session_id=b.runner.session_id, active_only=True)
-    assert lost.code == "cuff_lost"
+    assert len(cuff_lost_rows(b, active_only=True)) == 1
     b.runner.resume()
     assert b.runner.phase == Phase.INFLATING
-    assert not records.list_alarms(b.store, session_id=b.runner.session_id, active_only=True)
+    assert cuff_lost_rows(b) and not cuff_lost_rows(b, active_only=True)
     summary = b.finish()
     assert summary["outcome"] == "completed"
     assert summary["sets"][0]["reps_done"] == 5
     assert "cuff.lost" in b.names()
+
+
+def test_each_cuff_loss_is_its_own_alarm_and_ends_with_its_exercise(bench) -> None:
+    b = started_restartable(bench, TWO)
+    b.until_rep(2)
+    lose_the_cuff(b)
+    b.runner.end_exercise()  # what the prompt offers besides resume
+    assert cuff_lost_rows(b) and not cuff_lost_rows(b, active_only=True)
+    b.until(lambda: b.runner.phase == Phase.SET and b.runner.view().exercise_index == 1, 400)
+    b.until_rep(2)
+    lose_the_cuff(b)
+    assert len(cuff_lost_rows(b)) == 2 and len(cuff_lost_rows(b, active_only=True)) == 1
+    b.runner.abort("dr a", "patient unwell")
+    assert not cuff_lost_rows(b, active_only=True)
+
+
+def test_a_cuff_emptied_while_inflating_pauses_and_resume_inflates_again(bench) -> None:
+    b = started_restartable(bench)
+    b.until_phase(Phase.INFLATING, 30.0)
+    b.session.step(0.5)
+    lose_the_cuff(b)
+    b.session.step(5.0)
+    assert b.runner.phase == Phase.PAUSED and b.sim.plant.pressure_mmHg < 5.0
+    b.runner.resume()
+    summary = b.finish()
+    assert summary["outcome"] == "completed" and summary["sets_done"] == 2
+
+
+def test_a_controller_restart_with_the_cuff_still_tight_ends_the_session_not_a_cuff_loss(
+    bench,
+) -> None:
+    b = started_restartable(bench)
+    b.until_rep(2)
+    restart_controller(b.sim)  # the cuff still at pressure
+    # The runner's heartbeat reaches it before its first reading: no pressure known yet.
+    b.runner.tick(b.session.now)
+    summary = b.finish()
+    assert summary["outcome"] == "alarm" and summary["reason"].startswith("PRESSURISED_AT_START")
+    assert "cuff.lost" not in b.names() and not cuff_lost_rows(b)
 
 
 def test_a_controller_restart_mid_set_pauses_and_resume_configures_it_again(bench) -> None:

@@ -178,7 +178,7 @@ class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
     idle_s = 60.0  # a client silent this long (or not reading its stream) is let go
 
     def __init__(self, path: str, handler: Handler, snapshot: Snapshot, mode: int = 0o660) -> None:
-        self.path = path
+        self.path = os.path.abspath(path)  # `serving` looks at the file, whatever the cwd
         self.mode = mode
         self.handler = handler
         self.snapshot = snapshot
@@ -187,6 +187,7 @@ class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
         self.connections: set[socket.socket] = set()
         self._thread: threading.Thread | None = None
         self.refusing: set[socket.socket] = set()  # told why they are beyond the cap (<= 1 s)
+        path = self.path
         if _answers(path):
             raise SocketInUse(f"another controller is already serving {path}: stop it first")
         with contextlib.suppress(FileNotFoundError):
@@ -261,8 +262,9 @@ class ControllerServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServe
             for conn in list(self.connections):
                 with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        if self._file_is_ours():  # never another process's socket bound over ours
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
 
 
 class ControllerClient:

@@ -14,8 +14,9 @@ Safety rules the runner keeps (the controller enforces its own copy of every lim
 - A pause holds the cuff for at most the current set's rest time (30 s after the last set, none
   where rests deflate), then deflates; resuming re-inflates and restarts the unfinished rep.
 - A cuff that empties without the runner asking (another client's deflate, a controller that
-  restarted) pauses the set: no rep counts without pressure, a CUFF_LOST alarm is recorded
-  until the clinician resumes, and resuming configures the controller again before inflating.
+  restarted) while inflating, in a set, a rest or a pause pauses the session: no rep counts
+  without pressure, a CUFF_LOST alarm is recorded until the clinician resumes or the exercise
+  ends, and resuming configures the controller again before inflating.
   Every inflation checks that the controller still holds this session's LOP and limb.
 - A rating not given when a rest is over keeps the next set waiting; after another rest's length
   the cuff is emptied until it comes.
@@ -490,9 +491,7 @@ class SessionRunner:
             self._paused_from = None
             self._pause_deflate_at = None
             self._store("input", "input.resume", {"to": origin.value, "paused_s": paused_for})
-            if self._cuff_lost_alarm is not None:
-                self._clear_alarm(CUFF_LOST, self._cuff_lost_alarm)
-                self._cuff_lost_alarm = None
+            self._clear_cuff_lost()
             if origin in (Phase.SET, Phase.INFLATING) and not self._cuff_inflated:
                 self._inflate(then=self._after_inflate if origin == Phase.INFLATING else Phase.SET)
             elif origin == Phase.SET:
@@ -574,24 +573,34 @@ class SessionRunner:
         decides: resume inflates again (configuring a controller that forgot the session), or
         end the exercise.
         """
-        if not self._cuff_inflated or self._phase not in (Phase.SET, Phase.REST, Phase.PAUSED):
+        if not self._cuff_inflated or self._phase not in _CUFF_PHASES:
+            return False
+        if self._phase == Phase.INFLATING and not self._inflate_sent:
             return False
         state = self._status.get("state")
-        if state in (ctl.INFLATING, ctl.HOLDING):
+        # A restarted controller answers before its first reading: that reading decides,
+        # a FAULT if the cuff is still tight (which ends the session), or an empty cuff.
+        if state in (ctl.INFLATING, ctl.HOLDING) or self._status.get("mmHg") is None:
             return False
         self._send_deflate("cuff lost")
         self._needs_configure = True
         detail = {"phase": self._phase.value, "state": state, "mmHg": self._status.get("mmHg")}
         self._store("cuff", "cuff.lost", detail)
-        if self._cuff_lost_alarm is None:
-            message = f"the cuff emptied without the session asking (controller {state})"
-            self._cuff_lost_alarm = self._record_alarm(CUFF_LOST, message, latched=False)
+        self._clear_cuff_lost()
+        message = f"the cuff emptied without the session asking (controller {state})"
+        self._cuff_lost_alarm = self._record_alarm(CUFF_LOST, message, latched=False)
         if self._phase != Phase.PAUSED:
             self._freeze()
             self._set_phase(Phase.PAUSED)
         self._pause_deflate_at = None
         self._show(prompts.CUFF_LOST, reason=f"controller {state}")
         return True
+
+    def _clear_cuff_lost(self) -> None:
+        """The clinician resumed, or the exercise or session ended: CUFF_LOST is over."""
+        if self._cuff_lost_alarm is not None:
+            self._clear_alarm(CUFF_LOST, self._cuff_lost_alarm)
+            self._cuff_lost_alarm = None
 
     def _record_alarm(self, code: str, message: str, *, latched: bool) -> int:
         row = records.record_alarm(
@@ -1106,6 +1115,7 @@ class SessionRunner:
         assert self._ex_i is not None
         ex = self._exercise
         self._ended_by[self._ex_i] = ended_by
+        self._clear_cuff_lost()
         self._paused_from = None
         self._pause_deflate_at = None
         self._timer_end = self._timer_left = None
@@ -1198,6 +1208,7 @@ class SessionRunner:
         if self._phase == Phase.FINISHED:
             return
         self._send_deflate(outcome)
+        self._clear_cuff_lost()
         if self._ex_i is not None and self._ex_i not in self._ended_by:
             if self._set is not None:
                 self._finish_set(outcome)
