@@ -89,6 +89,10 @@ class ADS1115Emulator:
         self.absent = False
         self.stuck = False
         self.rail: str | None = None
+        self.rail_every = 0  # every Nth conversion of A0 reads 0 V: a loose connector
+        self.reads_pass_every = 0  # only every Nth register read succeeds: a failing bus
+        self._register_reads = 0
+        self._a0_reads = 0
 
     # ---- busio.I2C surface -------------------------------------------------------------------
     def try_lock(self) -> bool:
@@ -118,6 +122,10 @@ class ADS1115Emulator:
         self, address: int, buffer: bytearray, *, start: int = 0, end: int | None = None
     ) -> None:
         self._transaction(address)
+        if self.reads_pass_every:
+            self._register_reads += 1
+            if self._register_reads % self.reads_pass_every:
+                raise OSError(errno.EREMOTEIO, "Remote I/O error (injected)")
         end = len(buffer) if end is None else end
         value = self._read_register(self._pointer)
         raw = bytes([(value >> 8) & 0xFF, value & 0xFF])
@@ -184,6 +192,10 @@ class ADS1115Emulator:
     def _pin_volts(self, channel: int) -> float:
         if channel == 0 and self.rail is not None:
             return 0.0 if self.rail == "low" else self.vdd
+        if channel == 0 and self.rail_every:
+            self._a0_reads += 1
+            if self._a0_reads % self.rail_every == 0:
+                return 0.0
         source = self._inputs.get(channel)
         v = source() if source else 0.0
         # ESD diodes clamp an input to the supply rails.

@@ -8,6 +8,7 @@ from hardware.transducer import Calibration, TransducerModel
 
 ADS1115_RATES = (8, 16, 32, 64, 128, 250, 475, 860)
 ADS1115_GAINS = (2 / 3, 1, 2, 4, 8, 16)
+ADS1115_FULL_SCALE_V = 4.096  # at gain 1
 BCM_PINS = range(2, 28)
 
 
@@ -41,6 +42,13 @@ class HardwareConfig:
             raise ValueError(f"data_rate {self.data_rate} is too slow for control (>= 250 SPS)")
         if self.gain not in ADS1115_GAINS:
             raise ValueError(f"gain must be one of {ADS1115_GAINS}, got {self.gain}")
+        full_scale_v = ADS1115_FULL_SCALE_V / self.gain
+        if full_scale_v < self.transducer.range_high_v():
+            raise ValueError(
+                f"gain {self.gain:g}: the ADC's full scale ({full_scale_v:.3f} V) is under the "
+                f"transducer's highest output ({self.transducer.range_high_v():.2f} V); readings "
+                "would clip below the 300 mmHg cap (use gain 1 or 2/3)"
+            )
         if not 0x48 <= self.i2c_address <= 0x4B:
             raise ValueError(f"i2c_address must be 0x48..0x4B, got {self.i2c_address:#x}")
         if self.adc_channel not in (0, 1, 2, 3):

@@ -48,9 +48,12 @@ class TransducerModel:
         disconnected input with its pull-down reads 0 V). High bound: midway between full-scale
         output (4.7 V) and the output's saturation (4.9 V), below the 3.3 V rail after the divider.
         """
-        low = 0.5 * self.adc_volts(0.0)
-        high = 0.5 * (self.adc_volts(375.0) + self.saturation_v * self.divider_ratio)
-        return low <= adc_volts <= high
+        return 0.5 * self.adc_volts(0.0) <= adc_volts <= self.range_high_v()
+
+    def range_high_v(self) -> float:
+        """The highest input a connected transducer can give (the range check's upper bound):
+        the ADC's full scale must reach it, or readings clip under the pressure cap."""
+        return 0.5 * (self.adc_volts(375.0) + self.saturation_v * self.divider_ratio)
 
 
 @dataclass(frozen=True)

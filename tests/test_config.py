@@ -36,6 +36,7 @@ def test_a_site_file_sets_the_clinics_self_test_age_limit(tmp_path: Path) -> Non
         ({"readiness": 24}, "[readiness] must be a table"),
         ({"policy": {}}, "unknown section(s): policy"),
         ({"paths": {"socket": 5}}, "[paths] socket: expected text"),
+        ({"hardware": {"gain": 2}}, "readings would clip below the 300 mmHg cap"),
     ],
 )
 def test_bad_values_are_refused_naming_the_key(document: dict, needle: str) -> None:

@@ -124,6 +124,41 @@ def test_sensor_read_errors() -> None:
     assert time_to_fault(sim, "SENSOR_READ", 1.0) < 1.0
 
 
+@pytest.mark.parametrize("every", [4, 10, 50])
+def test_a_sensor_that_touches_a_rail_now_and_then_faults_and_never_steers(every: int) -> None:
+    """A loose connector: never two rail samples in a row, so only a window catches it. The
+    rail samples must not be averaged into the pressure the cuff is held at meanwhile."""
+    sim = make()
+    hold(sim)
+    sim.rig.adc.rail_every = every
+    highest = 0.0
+    start = sim.clock.now()
+    while not (sim.controller.state == State.FAULT and safe(sim)):
+        assert sim.clock.now() - start < 1.0 + 0.004 * every * 5, sim.controller.status()
+        sim.run(0.002)
+        highest = max(highest, sim.plant.pressure_mmHg)
+    assert sim.controller.fault is not None and sim.controller.fault.value == "SENSOR_RANGE"
+    assert highest < 120.0 + 15.0
+
+
+def test_a_bus_that_fails_most_reads_faults_though_never_three_in_a_row() -> None:
+    sim = make()
+    hold(sim)
+    sim.rig.adc.reads_pass_every = 3  # two reads in three fail, never three in a row
+    assert time_to_fault(sim, "SENSOR_READ", 3.0) < 3.0
+
+
+def test_reset_needs_a_sensor_that_reads_again() -> None:
+    sim = make()
+    hold(sim)
+    sim.rig.valve_stuck_closed = True
+    sim.rig.adc.rail = "low"  # unplugged: it would read about -17 mmHg
+    time_to_fault(sim, "SENSOR_RANGE", 1.0)
+    reply = sim.controller.handle({"cmd": "reset"})
+    assert not reply["ok"] and "sensor" in reply["error"]
+    assert sim.controller.state == State.FAULT and sim.plant.pressure_mmHg > 100
+
+
 def test_single_read_error_is_tolerated() -> None:
     sim = make()
     hold(sim)
@@ -293,6 +328,23 @@ def test_leak_alarm_then_escalation(pump_mL_s: float) -> None:
     assert time_to_fault(sim, "LEAK", 70.0) < 70.0
 
 
+@pytest.mark.parametrize("orifice_mm", [0.17, 0.18, 0.19])
+def test_a_leak_near_the_threshold_holds_its_alarm_and_escalates(orifice_mm: float) -> None:
+    """The pump's share hovering at the threshold must not clear and re-raise LEAK (re-sounding
+    through a silence) nor restart its escalation each time."""
+    sim = make(leak_orifice_mm=orifice_mm)
+    hold(sim, 120.0)
+    c = sim.controller
+    raised, was = 0, False
+    while c.state != State.FAULT and sim.clock.now() < 240.0:
+        sim.run(0.05)
+        now = c.alarms.is_active("LEAK")
+        raised += now and not was
+        was = now
+    assert c.fault is not None and c.fault.value == "LEAK" and safe(sim)
+    assert raised <= 2
+
+
 def test_a_pump_too_weak_for_the_reps_alarms_and_keeps_regulating() -> None:
     """A 3.3 L/min pump on a thigh cannot refill the cuff as the muscle relaxes: flat out and
     still more than 5 % short for a fifth of every 30 s. The clinician is told (the BOM's pump
@@ -456,3 +508,33 @@ def test_lowering_the_set_point_by_more_than_the_margin_vents_down(limb: str) ->
     assert c.pressure is not None and abs(c.pressure - 100.0) < 10.0
     plant.offset_mmHg = 45.0  # 145 mmHg: under the old ceiling, over the new one
     assert time_to_fault(sim, "CEILING", 1.0) < 0.1
+
+
+def test_a_valve_stuck_with_a_little_pressure_left_is_reported() -> None:
+    sim = make()
+    hold(sim)
+    sim.controller.handle({"cmd": "deflate"})
+    assert sim.run_until(lambda: sim.plant.pressure_mmHg < 19.0, 10.0, step_s=0.002)
+    sim.rig.valve_stuck_closed = True
+    limits = sim.controller.limits
+    sim.run(limits.deflate_timeout_s + 1.0)
+    assert sim.controller.fault is not None and sim.controller.fault.value == "VALVE_STUCK"
+    assert safe(sim) and sim.plant.pressure_mmHg > limits.pressurised_mmHg
+
+
+def test_a_limb_renamed_mid_occlusion_keeps_its_hard_limit() -> None:
+    """An arm occluded for 14 min, deflated briefly and configured as a leg: 15 min still holds."""
+    sim = make()
+    c = sim.controller
+    hold(sim)
+    reply = c.handle({"cmd": "deflate"})
+    assert reply["ok"] and c.pressure > 100
+    refused = c.handle({"cmd": "configure", "limb": "leg"})
+    assert not refused["ok"] and "emptying" in refused["error"]
+    assert sim.run_until(lambda: c.state == State.IDLE, 20.0)
+    assert c.handle({"cmd": "configure", "limb": "leg", "occlusion_limit_s": 1200})["ok"]
+    assert c.occlusion_limits()[0] == 900.0
+    assert c.handle({"cmd": "inflate", "target_mmHg": 120.0})["ok"]
+    sim.run_until(lambda: c.state == State.FAULT, 16 * 60.0, step_s=1.0)
+    assert c.fault is not None and c.fault.value == "OCCLUSION_TIME"
+    assert c.occlusion.occlusion_s <= 900.0 + 1.0

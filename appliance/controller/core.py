@@ -133,12 +133,14 @@ class Controller:
         self.hw = hardware
         self.clock = clock
         self.limits = limits or SafetyLimits()
-        self.supervisor = Supervisor(self.limits, transducer or TransducerModel())
+        self.transducer = transducer or TransducerModel()
+        self.supervisor = Supervisor(self.limits, self.transducer)
         self.regulator: Regulator = regulator or PredictiveBandRegulator()
         self.filter = PressureFilter()
         self.alarms = AlarmBoard()
         self.sounder = AlarmSounder(hardware.buzzer, clock.now())
         self.session = SessionLimits(occlusion_limit_s=self.limits.default_occlusion_s)
+        self.limb_named: str | None = None  # the limb the last configure or LOP named
         self.procedures = procedures or {}
         self.on_tick = on_tick
         self.on_event = on_event
@@ -253,6 +255,11 @@ class Controller:
             raise CommandError("reset: only a FAULT needs a reset")
         if self.hw.stop_button.is_pressed:
             raise CommandError("reset: release the stop button first")
+        if not self._reading_trusted():
+            raise CommandError(
+                "reset: the pressure sensor is not giving good readings; the cuff cannot be "
+                "shown empty (check the sensor and its connector)"
+            )
         if self.pressure is None or self.pressure > self.limits.pressurised_mmHg:
             raise CommandError("reset: wait until the cuff is empty")
         self.fault = None
@@ -260,10 +267,26 @@ class Controller:
         self.supervisor.reset_after_fault()
         self._set_state(State.IDLE)
 
+    def _reading_trusted(self) -> bool:
+        """A fresh, in-range reading, and a sensor not failing now and then."""
+        fresh = self.last_sample_t is not None and (
+            self.clock.now() - self.last_sample_t <= 4 * self.limits.sample_stale_s
+        )
+        return fresh and self.supervisor.sensor_trusted()
+
     def _cmd_configure(self, **args: Any) -> None:
-        if self.state in PRESSURISING:
-            raise CommandError("configure: not while the cuff is inflated")
+        emptying = self.pressure is not None and self.pressure > self.limits.pressurised_mmHg
+        if self.state in PRESSURISING or emptying:
+            raise CommandError("configure: not while the cuff is inflated or emptying")
         limb = args["limb"]
+        was, self.limb_named = self.limb_named, limb
+        if self.occlusion.occlusion_s > 0 and was is not None and limb != was:
+            # The cuff has not had its full rest since it occluded this limb: called another
+            # limb now, it still keeps this one's hard limit (an arm renamed a leg would get 20
+            # minutes) until that rest.
+            carried = self.occlusion.carried_limit_s
+            hard = HARD_OCCLUSION_S[was]
+            self.occlusion.carried_limit_s = hard if carried is None else min(carried, hard)
         requested = args["occlusion_limit_s"] or self.limits.default_occlusion_s
         occlusion = min(requested, HARD_OCCLUSION_S[limb])
         self.session = SessionLimits(
@@ -320,6 +343,7 @@ class Controller:
 
     def _cmd_measure_lop(self, **args: Any) -> None:
         self._start_procedure("lop", "measure_lop", args)
+        self.limb_named = args.get("limb") or self.limb_named
 
     def _cmd_selftest(self, **args: Any) -> None:
         self._start_procedure("selftest", "selftest", args)
@@ -381,10 +405,15 @@ class Controller:
             self._enter_fault(AlarmCode.STOP_BUTTON)
         self._drain_inbox()
         sample, error = self._read()
-        if sample is not None:
-            self.pressure = self.filter.update(sample.t, sample.mmHg)
-            self.nominal_mmHg = sample.nominal_mmHg
-            self.last_sample_t = sample.t
+        # The supervisor judges every sample; only one in range may steer the cuff (a rail
+        # sample averaged in would hold a real cuff far above the set point).
+        usable = (
+            sample if sample is not None and self.transducer.volts_in_range(sample.volts) else None
+        )
+        if usable is not None:
+            self.pressure = self.filter.update(usable.t, usable.mmHg)
+            self.nominal_mmHg = usable.nominal_mmHg
+            self.last_sample_t = usable.t
         self._track_occlusion(now)
         self._check_record(now)
         findings = self.supervisor.check(
@@ -403,7 +432,7 @@ class Controller:
             )
         )
         self._act_on(findings, now, evaluated=sample is not None or error is not None)
-        self._apply(self._decide(now, sample))
+        self._apply(self._decide(now, usable))
         self.sounder.update(now, self.alarms.audible(now))
         if self.on_tick is not None:
             # Every fresh sample is a control tick; so is one whose read failed, and a change of

@@ -36,6 +36,7 @@ class SafetyLimits:
     read_error_limit: int = 3
     sample_stale_s: float = 0.05
     inflate_timeout_s: float = 60.0
+    deflate_timeout_s: float = 30.0  # valve open this long and the cuff still occluding
 
     def __post_init__(self) -> None:
         if not 0 < self.absolute_cap_mmHg <= ABSOLUTE_CAP_MMHG:

@@ -84,6 +84,10 @@ class ShareWindow:
     def share(self) -> float:
         return self._true / len(self._samples) if self._samples else 0.0
 
+    def count(self) -> int:
+        """How many samples in the window held the condition."""
+        return self._true
+
 
 class Supervisor:
     """Independent checks; `check()` returns every finding for this iteration."""
@@ -105,6 +109,16 @@ class Supervisor:
     REFILL_FULL_DUTY = 0.95
     REFILL_WINDOW_S = 30.0
     REFILL_SLOW_SHARE = 0.09
+    # A sensor that fails now and then, never twice in a row (a loose connector touching a
+    # rail, a bus that drops reads): counted over a window, not only in a row. A single glitch
+    # a second passes; a rail sample in every hundred, or a quarter of reads failing, faults.
+    SENSOR_WINDOW_S = 2.0
+    RANGE_BAD_IN_WINDOW = 5
+    READ_FAILING_SHARE = 0.25
+    # Leak hysteresis: once raised, the alarm holds until the pump's share falls under half the
+    # threshold (vents included), so a leak near it cannot flicker (re-sounding through a
+    # silence) and restart its escalation each time.
+    LEAK_CLEAR_FRACTION = 0.5
 
     def __init__(self, limits: SafetyLimits, transducer: TransducerModel) -> None:
         self.limits = limits
@@ -130,6 +144,8 @@ class Supervisor:
         self._last_vent_t = -math.inf
         self._leak_since: float | None = None
         self._state_since: tuple[State, float] | None = None
+        self._range_window = ShareWindow(self.SENSOR_WINDOW_S)
+        self._read_window = ShareWindow(self.SENSOR_WINDOW_S)
 
     def reset_after_fault(self) -> None:
         """Forget the conditions of a cleared fault (timers restart from the reset)."""
@@ -143,6 +159,17 @@ class Supervisor:
         self._last_vent_t = -math.inf
         self._read_errors = 0
         self._range_bad = 0
+        self._range_window.clear()
+        self._read_window.clear()
+
+    def sensor_trusted(self) -> bool:
+        """The last read worked and was in range, and the recent ones were not failing."""
+        return (
+            self._read_errors == 0
+            and self._range_bad == 0
+            and self._range_window.count() == 0
+            and self._read_window.share() <= self.READ_FAILING_SHARE
+        )
 
     def check(self, obs: Observation) -> list[Finding]:
         findings: list[Finding] = []
@@ -171,9 +198,20 @@ class Supervisor:
         lim = self.limits
         findings: list[Finding] = []
         p = self.pressure
-        if obs.state in PRESSURISING and obs.occlusion_s > obs.occlusion_limit_s:
-            findings.append(Finding(AlarmCode.OCCLUSION_TIME, True))
         pressurised = p is not None and p > lim.pressurised_mmHg
+        # In every state: a cuff that cannot empty (a valve stuck with a little left) still
+        # occludes, and its time still counts against the limit.
+        if (obs.state in PRESSURISING or pressurised) and obs.occlusion_s > obs.occlusion_limit_s:
+            findings.append(Finding(AlarmCode.OCCLUSION_TIME, True))
+        if (
+            obs.state in (State.DEFLATING, State.FAULT)
+            and pressurised
+            and self._state_since is not None
+            and obs.now - self._state_since[1] > lim.deflate_timeout_s
+        ):
+            # The valve has been open this long and the cuff is still occluding: a valve
+            # stuck (or a hose kinked) with too little pressure left for _valve_progress.
+            findings.append(Finding(AlarmCode.VALVE_STUCK, True))
         if (
             (obs.state in PRESSURISING or pressurised)
             and obs.heartbeat_age_s is not None
@@ -197,7 +235,11 @@ class Supervisor:
         out: list[Finding] = []
         if obs.read_error is not None:
             self._read_errors += 1
-            if self._read_errors >= lim.read_error_limit:
+            self._read_window.add(obs.now, True)
+            failing = (
+                self._read_window.full() and self._read_window.share() > self.READ_FAILING_SHARE
+            )
+            if self._read_errors >= lim.read_error_limit or failing:
                 out.append(Finding(AlarmCode.SENSOR_READ, True))
         s = obs.sample
         if s is None:
@@ -210,10 +252,13 @@ class Supervisor:
                 self._last_sample_t = obs.now
             return out
         self._read_errors = 0
+        self._read_window.add(s.t, False)
         self._last_sample_t = s.t
-        if not self.transducer.volts_in_range(s.volts):
+        in_range = self.transducer.volts_in_range(s.volts)
+        self._range_window.add(s.t, not in_range)
+        if not in_range:
             self._range_bad += 1
-            if self._range_bad >= 2:
+            if self._range_bad >= 2 or self._range_window.count() >= self.RANGE_BAD_IN_WINDOW:
                 out.append(Finding(AlarmCode.SENSOR_RANGE, True))
             return out
         self._range_bad = 0
@@ -331,12 +376,16 @@ class Supervisor:
         if not self._pump_window.full():
             return []
         share = self._pump_window.share()
-        settling = obs.now - self._last_vent_t < lim.leak_alarm_s + self.LEAK_SETTLE_S
-        if settling or share < self.LEAK_PUMP_FRACTION:
+        if self._leak_since is None:
+            settling = obs.now - self._last_vent_t < lim.leak_alarm_s + self.LEAK_SETTLE_S
+            if settling or share < self.LEAK_PUMP_FRACTION:
+                return []
+            self._leak_since = obs.now
+        elif share < self.LEAK_PUMP_FRACTION * self.LEAK_CLEAR_FRACTION:
+            # Once raised, only a pump that has really gone quiet clears it: not a vent (a
+            # leaking cuff's regulator overshoots now and then), not a dip at the threshold.
             self._leak_since = None
             return []
-        if self._leak_since is None:
-            self._leak_since = obs.now
         if obs.now - self._leak_since > lim.leak_escalate_s:
             return [Finding(AlarmCode.LEAK, True)]
         return [Finding(AlarmCode.LEAK, False)]
