@@ -69,3 +69,24 @@ def nan_after_a_second(seed: int = 0):
     from hardware.sim.cuff import default_plant
 
     return NanAfterPlant(default_plant(seed, limb="arm"), 1.0)
+
+
+class KinkedLinePlant(OffsetPlant):
+    """The sensing line kinks once the cuff reaches `at_mmHg`: the transducer keeps the pressure
+    trapped behind the kink while the cuff goes on filling (the rig still adds its noise)."""
+
+    def __init__(self, inner: Plant, at_mmHg: float) -> None:
+        super().__init__(inner)
+        self.at_mmHg = at_mmHg
+        self.kinked_at_s: float | None = None
+        self._trapped: float | None = None
+
+    def step(self, dt_s: float, pump_duty: float, valve_open: bool) -> None:
+        self.inner.step(dt_s, pump_duty, valve_open)
+        if self._trapped is None and self.inner.pressure_mmHg >= self.at_mmHg:
+            self._trapped = self.inner.pressure_mmHg
+            self.kinked_at_s = self.inner.time_s
+
+    @property
+    def pressure_mmHg(self) -> float:
+        return self.inner.pressure_mmHg if self._trapped is None else self._trapped

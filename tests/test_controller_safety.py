@@ -8,7 +8,7 @@ from appliance.controller.limits import SafetyLimits
 from appliance.controller.supervisor import State
 from appliance.simulation import SimulatedAppliance, build_simulated
 from hardware.sim.cuff import CuffPlant, default_plant
-from tests.plants import LowReadingPlant, OffsetPlant
+from tests.plants import KinkedLinePlant, LowReadingPlant, OffsetPlant
 
 ARM = {"limb": "arm", "posture": "seated", "leak_orifice_mm": 0.0, "artefact_rate_per_min": 0.0}
 
@@ -89,6 +89,45 @@ def test_cuff_off_no_rise() -> None:
     sim = make(leak_orifice_mm=4.0)
     assert sim.controller.handle({"cmd": "inflate", "target_mmHg": 120})["ok"]
     assert time_to_fault(sim, "PUMP_NO_RISE", 5.0) < 5.0
+
+
+@pytest.mark.parametrize("limb, seed", [("arm", 3), ("leg", 7)])
+def test_a_sensing_line_kinked_mid_inflation_deflates_before_the_cuff_climbs_far(
+    limb: str, seed: int
+) -> None:
+    """The reading freezes but stays noisy, so the stuck check cannot see it; the climb at full
+    duty going flat at once can. Before, the no-rise check's 4 s let an arm reach the relief
+    valve (307 mmHg) and a thigh 250 mmHg."""
+    plant = KinkedLinePlant(default_plant(seed, **{**ARM, "limb": limb}), at_mmHg=60.0)
+    sim = make(plant)
+    target = 0.8 * plant.true_lop_mmHg
+    assert sim.controller.handle({"cmd": "inflate", "target_mmHg": target})["ok"]
+    highest = 0.0
+    while not (sim.controller.state == State.FAULT and safe(sim)):
+        assert sim.clock.now() < 20.0, sim.controller.status()
+        sim.run(0.002)
+        highest = max(highest, plant.inner.pressure_mmHg)
+    assert sim.controller.fault is not None and sim.controller.fault.value == "PUMP_NO_RISE"
+    assert plant.kinked_at_s is not None
+    assert sim.clock.now() - plant.kinked_at_s < 1.0
+    assert highest < 200.0, highest  # the same cuffs reached 307 and 250 mmHg before
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 7])
+def test_a_limb_knocked_often_while_the_cuff_fills_is_not_taken_for_a_kink(seed: int) -> None:
+    """Knocks of up to 7.5 mmHg every two seconds and the heartbeat, over every inflation:
+    none may look like a brisk climb gone flat."""
+    plant = default_plant(seed, artefact_rate_per_min=30.0, artefact_mmHg=5.0)
+    sim = build_simulated(plant, seed)
+    sim.run(0.3)
+    assert sim.controller.handle({"cmd": "configure", "limb": plant.patient.limb})["ok"]
+    for _ in range(3):
+        target = 0.8 * plant.true_lop_mmHg
+        assert sim.controller.handle({"cmd": "inflate", "target_mmHg": target})["ok"]
+        assert sim.run_until(lambda: sim.controller.state != State.INFLATING, 60.0, 0.01)
+        assert sim.controller.state == State.HOLDING, sim.controller.status()
+        assert sim.controller.handle({"cmd": "deflate"})["ok"]
+        assert sim.run_until(lambda: sim.controller.state == State.IDLE, 30.0)
 
 
 def test_valve_stuck_closed_keeps_pump_off() -> None:

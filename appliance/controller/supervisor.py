@@ -89,6 +89,64 @@ class ShareWindow:
         return self._true
 
 
+class ClimbWatch:
+    """A climb at full duty that goes flat at once: the reading stopped following the cuff.
+
+    A sensing line kinked (or a diaphragm stuck) mid-inflation freezes the reading while the
+    electronics stay noisy, so the stuck check sees the code change and the no-rise check needs
+    4 s, in which a fast cuff climbs to the relief valve. A real cuff at full duty slows
+    gradually (the pump's flow falls with back-pressure); only a reading cut off from it, or a
+    pump that died, goes from a brisk rise to flat within one bin. Pressure is averaged in bins
+    so noise and heartbeat cannot fake flatness, and the rise before must exceed what a knock
+    and a heartbeat together can fake (7.5 + 3 mmHg), so a slack cuff is never judged here.
+    """
+
+    BIN_S = 0.05
+    WINDOW_S = 0.5
+    MIN_RISE_mmHg = 15.0  # over WINDOW_S before the flat part: 30 mmHg/s
+    FLAT_mmHg = 2.0  # range of the bins over the last WINDOW_S
+
+    def __init__(self) -> None:
+        self._bins: deque[float] = deque(maxlen=2 * self._per_window() + 1)
+        self._bin_start: float | None = None
+        self._sum = 0.0
+        self._n = 0
+
+    @classmethod
+    def _per_window(cls) -> int:
+        return round(cls.WINDOW_S / cls.BIN_S)
+
+    def clear(self) -> None:
+        self._bins.clear()
+        self._bin_start = None
+        self._sum = 0.0
+        self._n = 0
+
+    def add(self, now: float, p: float) -> bool:
+        """Feed one sample of a full-duty climb; True once it rose briskly and then went flat."""
+        if self._bin_start is None:
+            self._bin_start = now
+        if now - self._bin_start >= self.BIN_S and self._n:
+            self._bins.append(self._sum / self._n)
+            self._bin_start = now
+            self._sum = 0.0
+            self._n = 0
+            if self._flattened():
+                return True
+        self._sum += p
+        self._n += 1
+        return False
+
+    def _flattened(self) -> bool:
+        if len(self._bins) < self._bins.maxlen:
+            return False
+        k = self._per_window()
+        bins = list(self._bins)
+        rise = bins[k] - bins[0]
+        recent = bins[k:]
+        return rise >= self.MIN_RISE_mmHg and max(recent) - min(recent) < self.FLAT_mmHg
+
+
 class Supervisor:
     """Independent checks; `check()` returns every finding for this iteration."""
 
@@ -134,6 +192,7 @@ class Supervisor:
         # Monotonic queue: its head is the window's lowest pressure, kept in O(1) per sample.
         self._pump_trace: deque[tuple[float, float]] = deque()
         self._pump_since: float | None = None
+        self._climb = ClimbWatch()
         self._valve_since: float | None = None
         self._valve_start_p = 0.0
         self._outside_since: float | None = None
@@ -150,6 +209,7 @@ class Supervisor:
     def reset_after_fault(self) -> None:
         """Forget the conditions of a cleared fault (timers restart from the reset)."""
         self._pump_since = None
+        self._climb.clear()
         self._valve_since = None
         self._outside_since = None
         self._leak_since = None
@@ -187,6 +247,7 @@ class Supervisor:
                 findings.append(Finding(AlarmCode.CEILING, True))
         if p is not None:
             findings += self._pump_progress(obs, p)
+            findings += self._climb_progress(obs, p)
             findings += self._valve_progress(obs, p)
             findings += self._window(obs)
         findings += self._leak(obs)
@@ -295,6 +356,26 @@ class Supervisor:
         # From the window's lowest point: a knock on a slack cuff must not fake a high start.
         rise = p - self._pump_trace[0][1]
         if rise < lim.no_rise_min_mmHg:
+            return [Finding(AlarmCode.PUMP_NO_RISE, True)]
+        return []
+
+    def _climb_progress(self, obs: Observation, p: float) -> list[Finding]:
+        """An inflation at full duty whose brisk rise stops dead: the reading or the pump is gone.
+
+        Judged only while inflating, when the limb is at rest: during a set a rep's top can
+        stall a refill. Only fresh, in-range samples fill the bins.
+        """
+        climbing = (
+            obs.state == State.INFLATING
+            and obs.pump_duty >= self.REFILL_FULL_DUTY
+            and not obs.valve_open
+        )
+        if not climbing:
+            self._climb.clear()
+            return []
+        if obs.sample is None or self._range_bad:
+            return []
+        if self._climb.add(obs.now, p):
             return [Finding(AlarmCode.PUMP_NO_RISE, True)]
         return []
 
