@@ -16,6 +16,7 @@ from appliance import patients, screening
 from appliance.cli import main
 from appliance.controller.core import Controller, ControllerHardware
 from appliance.controller.loop import ControlLoop
+from appliance.controller.supervisor import State
 from appliance.protocols import (
     Protocol,
     packaged_protocols,
@@ -26,7 +27,7 @@ from appliance.sessions import Phase, PlanError, SessionError, SessionEvent, Ses
 from appliance.sessions.metronome import Metronome
 from appliance.sessions.pressure_trace import TraceSampler
 from appliance.sessions.recovery import INTERRUPTED_REASON, end_interrupted_sessions
-from appliance.sessions.runner import SessionRunner
+from appliance.sessions.runner import LINK_LOSS_S, SessionRunner
 from appliance.sessions.simulated import SimulatedSession
 from appliance.sessions.summary import session_summary
 from appliance.simulation import build_simulated, default_procedures
@@ -570,26 +571,88 @@ def test_dead_pump_while_inflating_ends_with_alarm(bench) -> None:
     assert summary["sets"] == [] and b.cuff_mmhg_after(2.0) < 5.0
 
 
-def test_lost_controller_link_ends_the_session_and_the_controller_vents(bench) -> None:
+def flaky_link(bench: Callable[..., Bench], *args: Any) -> tuple[Bench, dict[str, Any]]:
+    """A started bench whose link to the controller fails while `box["down"]`, and follows the
+    controller across restarts as the device's clinic socket does."""
     box: dict[str, Any] = {"down": False}
 
-    def flaky(message: dict[str, Any]) -> dict[str, Any]:
+    def link(message: dict[str, Any]) -> dict[str, Any]:
         if box["down"]:
             raise ConnectionError("socket closed")
-        return box["handle"](message)
+        return box["b"].sim.controller.handle(message, therapy=True)
 
-    b = bench(link=flaky)
-    box["handle"] = b.sim.controller.handle
-    b.session.start()
+    box["b"] = bench(*args, link=link)
+    box["b"].session.start()
+    return box["b"], box
+
+
+def test_lost_controller_link_pauses_at_once_then_ends_the_session(bench) -> None:
+    b, box = flaky_link(bench)
     b.until_rep(2)
     box["down"] = True
-    b.until(lambda: b.runner.finished, 10.0)
+    b.session.step(0.2)
+    # Nobody knows what the cuff holds: the set stops counting at once.
+    assert b.runner.phase == Phase.PAUSED and b.runner.prompt.key == "controller_link"
+    rep = b.runner.view().rep
+    with pytest.raises(SessionError, match="not answering"):
+        b.runner.resume()
+    b.session.step(LINK_LOSS_S - 1.0)
+    assert not b.runner.finished and b.runner.view().rep == rep
+    b.until(lambda: b.runner.finished, 2.0)
     assert b.runner.outcome == "alarm"
     assert b.runner.summary["reason"].startswith("CONTROLLER_UNREACHABLE")
-    # No heartbeat reached the controller either: it emptied the cuff on its own.
-    b.sim.run(2.0)
+    # No heartbeat reached the controller either: it emptied the cuff on its own in 3 s.
     assert b.sim.controller.status()["fault"] == "HEARTBEAT_LOST"
     assert b.sim.plant.pressure_mmHg < 5.0
+
+
+def test_a_controller_that_restarts_slowly_pauses_the_set_until_the_clinician_resumes(
+    bench,
+) -> None:
+    """On a Pi a restart (RestartSec, the ExecStopPost deflate, start-up) takes seconds: the
+    session waits for it paused, then treats the empty cuff as lost and goes on when resumed."""
+    b, box = flaky_link(bench)
+    b.until_rep(2)
+    box["down"] = True
+    # The controller dies: the dead-man cuts the valve's power and the cuff empties; the new
+    # process reads it a few seconds later, and its socket comes up after that.
+    b.sim.controller.handle({"cmd": "deflate"})
+    b.session.step(3.0)
+    restart_controller(b.sim)
+    b.session.step(5.0)
+    assert b.runner.phase == Phase.PAUSED and b.runner.prompt.key == "controller_link"
+    assert b.sim.plant.pressure_mmHg < 5.0
+    box["down"] = False
+    b.session.step(0.5)
+    assert b.runner.phase == Phase.PAUSED and b.runner.prompt.key == "cuff_lost"
+    b.runner.resume()
+    summary = b.finish()
+    assert summary["outcome"] == "completed" and summary["sets_done"] == 2
+    back = next(e for e in b.events if e.name == "controller.link_back")
+    assert 8.0 <= back.detail["down_s"] < 9.0
+    lost = next(e for e in b.events if e.name == "cuff.lost")
+    assert lost.t >= back.t
+    sent = [e.name for e in b.events if e.t >= lost.t and e.kind == "controller"]
+    assert [n for n in sent if "link" not in n][:2] == [
+        "controller.configure",
+        "controller.inflate",
+    ]
+
+
+def test_a_link_that_drops_while_the_controller_holds_stays_paused_until_resumed(bench) -> None:
+    b, box = flaky_link(bench)
+    b.until_rep(2)
+    box["down"] = True
+    b.session.step(1.5)  # under the controller's 3 s heartbeat timeout: it still holds
+    box["down"] = False
+    b.session.step(0.5)
+    assert b.runner.phase == Phase.PAUSED and b.runner.prompt.key == "paused"
+    assert b.sim.controller.state == State.HOLDING
+    b.runner.resume()
+    summary = b.finish()
+    assert summary["outcome"] == "completed" and summary["sets_done"] == 2
+    inflations = [e for e in b.events if e.name == "controller.inflate"]
+    assert len(inflations) == 1  # held through its rest, and never emptied and refilled
 
 
 def restart_controller(sim: Any) -> None:
@@ -609,11 +672,7 @@ def restart_controller(sim: Any) -> None:
 def started_restartable(bench: Callable[..., Bench], *args: Any) -> Bench:
     """A started bench whose runner follows the controller across restarts, as the device's
     clinic socket does."""
-    box: dict[str, Bench] = {}
-    made = bench(*args, link=lambda message: box["b"].sim.controller.handle(message, therapy=True))
-    box["b"] = made
-    made.session.start()
-    return made
+    return flaky_link(bench, *args)[0]
 
 
 def lose_the_cuff(b: Bench) -> None:

@@ -24,6 +24,7 @@ REST = "rest"
 PAUSED = "paused"
 PAUSED_DEFLATED = "paused_deflated"
 CUFF_LOST = "cuff_lost"
+CONTROLLER_LINK = "controller_link"
 RELEASING = "releasing"
 REPERFUSION = "reperfusion"
 SESSION_DONE = "session_done"
@@ -46,6 +47,8 @@ ENGLISH: dict[str, str] = {
     PAUSED_DEFLATED: "Paused. The cuff was emptied.",
     CUFF_LOST: "Paused: the cuff emptied without the session asking ({reason})."
     " Resume inflates it again; or end the exercise.",
+    CONTROLLER_LINK: "Paused: the pressure controller is not answering. It empties the cuff"
+    " on its own; the session ends if it does not answer within {limit_s:.0f} s.",
     RELEASING: "The cuff is emptying.",
     REPERFUSION: "Cuff released: rest for {seconds:.0f} s before {next_exercise}.",
     SESSION_DONE: "Session finished: {outcome}.",

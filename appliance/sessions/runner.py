@@ -68,7 +68,12 @@ log = logging.getLogger(__name__)
 
 PAIN_STOP_ABOVE = 7  # pain or numbness above 7/10 stops (domain page, screening section)
 OCCLUSION_MARGIN_S = 5.0  # time to empty the cuff before the controller's own limit
-LINK_LOSS_S = 3.0  # matches the controller's heartbeat timeout: by then it has vented
+# How long the runner waits for its controller before ending the session. The patient does not
+# wait on it: a live controller that hears no heartbeat vents after 3 s, and a restarted one
+# empties the cuff at start-up. On a Pi a restart (systemd's RestartSec, the ExecStopPost
+# deflate, Python and numpy start-up, or a watchdog kill first) takes several seconds; the
+# session pauses at once and, if the controller comes back in time, the clinician resumes it.
+LINK_LOSS_S = 15.0
 INFLATE_TIMEOUT_S = 90.0  # the controller faults at 60 s; this only covers a silent controller
 DEFLATE_TIMEOUT_S = 60.0
 LOP_TIMEOUT_S = 240.0
@@ -483,6 +488,8 @@ class SessionRunner:
         """Carry on where the pause began, re-inflating first if the cuff was emptied."""
         with self._lock:
             self._require(Phase.PAUSED)
+            if self._link_down_since is not None:
+                raise SessionError("the pressure controller is not answering: wait for it")
             origin = self._paused_from
             assert origin is not None
             paused_for = self._now - self._pause_t
@@ -536,17 +543,56 @@ class SessionRunner:
     def _heartbeat(self) -> bool:
         reply = ctl.send(self.link, {"cmd": "heartbeat"})
         if reply.get("ok"):
-            self._link_down_since = None
             self._status = reply.get("status", self._status)
+            if self._link_down_since is not None:
+                self._link_back()
             return True
         if self._link_down_since is None:
             self._link_down_since = self._now
             log.warning("controller link down: %s", reply.get("error"))
+            self._link_lost(str(reply.get("error", "")))
         elif self._now - self._link_down_since >= LINK_LOSS_S:
             code = "CONTROLLER_UNREACHABLE"
             self._record_alarm(code, str(reply.get("error", "")), latched=True)
             self._finish("alarm", f"{code}: {reply.get('error', '')}", code=code)
         return False
+
+    def _link_lost(self, error: str) -> None:
+        """No answer from the controller: freeze the set at once, so no rep or second counts
+        while nobody knows what the cuff holds, and wait for it (LINK_LOSS_S)."""
+        self._store("controller", "controller.link_down", {"error": error})
+        if self._phase not in _CUFF_PHASES:
+            return
+        if self._phase != Phase.PAUSED:
+            self._freeze()
+            self._set_phase(Phase.PAUSED)
+            self._pause_deflate_at = None
+        self._show(prompts.CONTROLLER_LINK, limit_s=LINK_LOSS_S)
+
+    def _link_back(self) -> None:
+        """The controller answers again: the session stays paused for the clinician.
+
+        A cuff it no longer holds is a cuff lost (the tick decides that next); one it still
+        holds is held for at most what a pause allows, counted from when the pause began.
+        """
+        down_s = self._now - (self._link_down_since or self._now)
+        self._link_down_since = None
+        self._store("controller", "controller.link_back", {"down_s": down_s})
+        if self._phase != Phase.PAUSED:
+            return
+        if not self._cuff_inflated:
+            self._show(prompts.PAUSED_DEFLATED)
+            return
+        if self._status.get("state") not in (ctl.INFLATING, ctl.HOLDING):
+            return
+        if self._pause_deflate_at is None:
+            hold = self._pause_hold_s()
+            if hold <= 0:
+                self._deflate("pause")
+                self._show(prompts.PAUSED_DEFLATED)
+                return
+            self._pause_deflate_at = self._pause_t + hold
+        self._show(prompts.PAUSED, hold_s=max(0.0, self._pause_deflate_at - self._now))
 
     def _watch_alarms(self) -> None:
         current = {(a["code"], a["since"]): a for a in self._status.get("alarms", [])}
