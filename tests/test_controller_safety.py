@@ -533,15 +533,17 @@ def test_the_sensing_line_coming_off_while_holding_is_a_pump_no_rise(pump_mL_s: 
 
 
 @pytest.mark.parametrize("limb", ["arm", "leg"])
-def test_lowering_the_set_point_by_more_than_the_margin_vents_down(limb: str) -> None:
+@pytest.mark.parametrize("command", ["set_target", "inflate"])
+def test_lowering_the_set_point_by_more_than_the_margin_vents_down(limb: str, command: str) -> None:
     """180 -> 100 mmHg: the ceiling (set point + 35) follows the pressure down instead of
-    faulting at once, and is the new set point's once the cuff is there."""
+    faulting at once, and is the new set point's once the cuff is there. An `inflate` sent to
+    a cuff already held is the same change of set point."""
     posture = "seated" if limb == "arm" else "supine"
     plant = OffsetPlant(default_plant(3, **{**ARM, "limb": limb, "posture": posture}))
     sim = make(plant)
     c = sim.controller
     hold(sim, 180.0)
-    assert c.handle({"cmd": "set_target", "target_mmHg": 100})["ok"]
+    assert c.handle({"cmd": command, "target_mmHg": 100})["ok"]
     sim.run(5.0)
     assert c.state == State.HOLDING and c.fault is None
     assert c.pressure is not None and abs(c.pressure - 100.0) < 10.0
@@ -561,8 +563,10 @@ def test_a_valve_stuck_with_a_little_pressure_left_is_reported() -> None:
     assert safe(sim) and sim.plant.pressure_mmHg > limits.pressurised_mmHg
 
 
-def test_a_limb_renamed_mid_occlusion_keeps_its_hard_limit() -> None:
-    """An arm occluded for 14 min, deflated briefly and configured as a leg: 15 min still holds."""
+@pytest.mark.parametrize("renamed_by", ["configure", "measure_lop"])
+def test_a_limb_renamed_mid_occlusion_keeps_its_hard_limit(renamed_by: str) -> None:
+    """An arm occluded, deflated briefly and called a leg: 15 min still holds, whether the new
+    limb came with `configure` or with an LOP measurement first."""
     sim = make()
     c = sim.controller
     hold(sim)
@@ -571,9 +575,24 @@ def test_a_limb_renamed_mid_occlusion_keeps_its_hard_limit() -> None:
     refused = c.handle({"cmd": "configure", "limb": "leg"})
     assert not refused["ok"] and "emptying" in refused["error"]
     assert sim.run_until(lambda: c.state == State.IDLE, 20.0)
+    if renamed_by == "measure_lop":
+        assert c.handle({"cmd": "measure_lop", "limb": "leg"})["ok"]
+        sim.run(0.5)
+        assert c.handle({"cmd": "deflate"})["ok"]
+        assert sim.run_until(lambda: c.state == State.IDLE, 20.0)
     assert c.handle({"cmd": "configure", "limb": "leg", "occlusion_limit_s": 1200})["ok"]
     assert c.occlusion_limits()[0] == 900.0
     assert c.handle({"cmd": "inflate", "target_mmHg": 120.0})["ok"]
     sim.run_until(lambda: c.state == State.FAULT, 16 * 60.0, step_s=1.0)
     assert c.fault is not None and c.fault.value == "OCCLUSION_TIME"
     assert c.occlusion.occlusion_s <= 900.0 + 1.0
+
+
+def test_a_sessions_reperfusion_time_is_not_handed_to_the_next_one() -> None:
+    sim = make()
+    c = sim.controller
+    default = c.occlusion_limits()[1]
+    assert c.handle({"cmd": "configure", "limb": "arm", "reperfusion_s": 60})["ok"]
+    assert c.occlusion_limits()[1] == 60.0
+    assert c.handle({"cmd": "configure", "limb": "arm"})["ok"]
+    assert c.occlusion_limits()[1] == default == 180.0

@@ -279,14 +279,7 @@ class Controller:
         if self.state in PRESSURISING or emptying:
             raise CommandError("configure: not while the cuff is inflated or emptying")
         limb = args["limb"]
-        was, self.limb_named = self.limb_named, limb
-        if self.occlusion.occlusion_s > 0 and was is not None and limb != was:
-            # The cuff has not had its full rest since it occluded this limb: called another
-            # limb now, it still keeps this one's hard limit (an arm renamed a leg would get 20
-            # minutes) until that rest.
-            carried = self.occlusion.carried_limit_s
-            hard = HARD_OCCLUSION_S[was]
-            self.occlusion.carried_limit_s = hard if carried is None else min(carried, hard)
+        self._name_limb(limb)
         requested = args["occlusion_limit_s"] or self.limits.default_occlusion_s
         occlusion = min(requested, HARD_OCCLUSION_S[limb])
         self.session = SessionLimits(
@@ -294,10 +287,23 @@ class Controller:
             lop_mmHg=args["lop_mmHg"],
             max_pct_lop=args["max_pct_lop"],
             occlusion_limit_s=occlusion,
+            reperfusion_s=args.get("reperfusion_s") or None,
         )
-        if args.get("reperfusion_s"):
-            self.limits = replace(self.limits, reperfusion_s=args["reperfusion_s"])
-            self.supervisor.limits = self.limits
+
+    def _name_limb(self, limb: str | None) -> None:
+        """Record which limb the cuff is on, by `configure` or `measure_lop` alike.
+
+        The cuff has not had its full rest since it occluded the limb named before: called
+        another limb now, it still keeps that one's hard limit (an arm renamed a leg would get
+        20 minutes) until that rest.
+        """
+        if limb is None:
+            return
+        was, self.limb_named = self.limb_named, limb
+        if self.occlusion.occlusion_s > 0 and was is not None and limb != was:
+            carried = self.occlusion.carried_limit_s
+            hard = HARD_OCCLUSION_S[was]
+            self.occlusion.carried_limit_s = hard if carried is None else min(carried, hard)
 
     def _check_therapy(self, command: Command) -> None:
         """A patient's set point is a fraction of their measured LOP, never the controller-wide
@@ -327,14 +333,20 @@ class Controller:
         if self.heartbeat_t is None:
             self.heartbeat_t = now
         self.alarms.clear(AlarmCode.LOP_FAILED)  # the clinician has moved on
+        if self.state in (State.INFLATING, State.HOLDING):
+            self._retarget(target_mmHg)
+            return
         self.target = target_mmHg
-        if self.state != State.HOLDING:
-            self._set_state(State.INFLATING)
+        self._set_state(State.INFLATING)
 
     def _cmd_set_target(self, target_mmHg: float) -> None:
         self._check_target(target_mmHg)
         if self.state not in (State.INFLATING, State.HOLDING):
             raise CommandError("set_target: only while inflating or holding")
+        self._retarget(target_mmHg)
+
+    def _retarget(self, target_mmHg: float) -> None:
+        """A new set point on a cuff already pressurised, by `set_target` or `inflate`."""
         if self.target is not None and target_mmHg < self.target:
             # The ceiling comes down with the pressure, not ahead of it: lowering the set point
             # by more than the margin would otherwise fault CEILING before the vent has begun.
@@ -343,7 +355,7 @@ class Controller:
 
     def _cmd_measure_lop(self, **args: Any) -> None:
         self._start_procedure("lop", "measure_lop", args)
-        self.limb_named = args.get("limb") or self.limb_named
+        self._name_limb(args.get("limb"))
 
     def _cmd_selftest(self, **args: Any) -> None:
         self._start_procedure("selftest", "selftest", args)
@@ -491,14 +503,18 @@ class Controller:
                 return self.session.ceiling(self.limits, self._lowered_from)
         return ceiling
 
+    def _reperfusion_s(self) -> float:
+        """This session's rest after the limit, else the appliance's: never a past session's."""
+        return self.session.reperfusion_s or self.limits.reperfusion_s
+
     def reperfusion_remaining_s(self) -> float | None:
         """After the occlusion limit, the limb must stay deflated for the full reperfusion time."""
-        return self.occlusion.lockout_s(self.session.occlusion_limit_s, self.limits.reperfusion_s)
+        return self.occlusion.lockout_s(self.session.occlusion_limit_s, self._reperfusion_s())
 
     def occlusion_limits(self) -> tuple[float, float]:
         """The occlusion limit and reperfusion time in force: the session's, or those carried
         over a restart while they are stricter and the limb has not had a full rest since."""
-        return self.occlusion.limits(self.session.occlusion_limit_s, self.limits.reperfusion_s)
+        return self.occlusion.limits(self.session.occlusion_limit_s, self._reperfusion_s())
 
     def _track_occlusion(self, now: float) -> None:
         """Counted from the measured pressure; time without a reading (start-up, a failed read)

@@ -59,6 +59,7 @@ class SessionLimits:
     lop_mmHg: float | None = None
     max_pct_lop: float = 80.0
     occlusion_limit_s: float = 10 * 60.0
+    reperfusion_s: float | None = None  # this session's rest after the limit; None: the default
 
     def max_target(self, safety: SafetyLimits) -> float:
         if self.lop_mmHg is None:
