@@ -90,3 +90,33 @@ class KinkedLinePlant(OffsetPlant):
     @property
     def pressure_mmHg(self) -> float:
         return self.inner.pressure_mmHg if self._trapped is None else self._trapped
+
+
+class SensingLineOffPlant(OffsetPlant):
+    """The transducer's line pulled off the manifold when `off` is set: it reads the room."""
+
+    off = False
+
+    @property
+    def pressure_mmHg(self) -> float:
+        return 0.0 if self.off else self.inner.pressure_mmHg
+
+
+class RaisingAfterPlant(NanAfterPlant):
+    """A plant whose own code fails after `after_s`: its step raises."""
+
+    def step(self, dt_s: float, pump_duty: float, valve_open: bool) -> None:
+        super().step(dt_s, pump_duty, valve_open)
+        if self.t > self.after_s:
+            raise RuntimeError("model diverged")
+
+    @property
+    def pressure_mmHg(self) -> float:
+        return self.inner.pressure_mmHg
+
+
+def raises_after_a_second(seed: int = 0):
+    """For `--plant`: the project's plant, until its step raises after 1 s."""
+    from hardware.sim.cuff import default_plant
+
+    return RaisingAfterPlant(default_plant(seed, limb="arm"), 1.0)

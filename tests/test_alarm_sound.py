@@ -72,6 +72,37 @@ def test_a_stuck_valve_calls_someone_now_and_silence_holds_only_30_s() -> None:
     assert len(pulses(again)) >= PATTERNS[Priority.HIGH].pulses
 
 
+def test_silencing_again_does_not_lengthen_a_silence() -> None:
+    """A stuck key, or a client re-sending SILENCE every 29 s, kept a stuck valve quiet for
+    good; each alarm's silence is given once, and it sounds again when its 30 s are over."""
+    sim = make()
+    hold(sim, 150.0)
+    sim.rig.valve_stuck_closed = True
+    sim.controller.handle({"cmd": "deflate"})
+    time_to_fault(sim, "VALVE_STUCK", 3.0)
+    heard: list[tuple[float, bool]] = []
+    for _ in range(4):
+        sim.controller.handle({"cmd": "silence"})
+        heard += listen(sim, 29.0)
+    assert len(pulses(heard)) >= 10 * PATTERNS[Priority.HIGH].pulses  # most of each 58 s
+    assert sim.plant.pressure_mmHg > 100
+
+
+def test_a_silence_mutes_the_alarms_the_screen_showed_not_one_raised_since() -> None:
+    sim = make(leak_orifice_mm=0.35)
+    hold(sim, 120.0)
+    c = sim.controller
+    assert sim.run_until(lambda: c.alarms.is_active("LEAK"), 12.0)
+    shown = [a["code"] for a in c.status()["alarms"]]
+    sim.rig.pump_dead = True  # the pump dies while someone reaches for SILENCE
+    time_to_fault(sim, "PUMP_NO_RISE", 30.0)
+    assert c.handle({"cmd": "silence", "codes": shown})["ok"]
+    assert not c.status()["silenced"]  # the screens sound the fault too
+    assert len(pulses(listen(sim, 2.4))) == PATTERNS[Priority.HIGH].pulses
+    refused = c.handle({"cmd": "silence", "codes": ["LEAK", "NOT_A_CODE"]})
+    assert not refused["ok"] and "codes" in refused["error"]
+
+
 def test_a_new_alarm_sounds_through_an_earlier_silence() -> None:
     sim = make(leak_orifice_mm=0.35)
     hold(sim, 120.0)

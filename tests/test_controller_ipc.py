@@ -570,6 +570,31 @@ def test_clients_that_go_silent_give_their_slots_back(tmp_path: Path) -> None:
         server.close()
 
 
+def test_clients_that_trickle_bytes_give_their_slots_back(tmp_path: Path) -> None:
+    """A byte now and then, never a whole line: the line has `idle_s` to arrive, not each byte."""
+    path = str(tmp_path / "c.sock")
+    server = ControllerServer(path, lambda message: {"ok": True}, lambda: {})
+    server.max_clients, server.idle_s = 2, 0.5
+    server.start()
+    tricklers = [socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(2)]
+    client = ControllerClient(path)
+    try:
+        for s in tricklers:
+            s.connect(path)
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            for s in tricklers:
+                with contextlib.suppress(OSError):
+                    s.send(b" ")
+            time.sleep(0.2)
+        assert client.request({"cmd": "status"})["ok"]
+    finally:
+        client.close()
+        for s in tricklers:
+            s.close()
+        server.close()
+
+
 def test_closing_leaves_a_socket_another_process_bound_over_its_file(tmp_path: Path) -> None:
     path = tmp_path / "c.sock"
     server = ControllerServer(str(path), lambda message: {"ok": True}, dict)

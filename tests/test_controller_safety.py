@@ -8,7 +8,7 @@ from appliance.controller.limits import SafetyLimits
 from appliance.controller.supervisor import State
 from appliance.simulation import SimulatedAppliance, build_simulated
 from hardware.sim.cuff import CuffPlant, default_plant
-from tests.plants import KinkedLinePlant, LowReadingPlant, OffsetPlant
+from tests.plants import KinkedLinePlant, LowReadingPlant, OffsetPlant, SensingLineOffPlant
 
 ARM = {"limb": "arm", "posture": "seated", "leak_orifice_mm": 0.0, "artefact_rate_per_min": 0.0}
 
@@ -128,6 +128,66 @@ def test_a_limb_knocked_often_while_the_cuff_fills_is_not_taken_for_a_kink(seed:
         assert sim.controller.state == State.HOLDING, sim.controller.status()
         assert sim.controller.handle({"cmd": "deflate"})["ok"]
         assert sim.run_until(lambda: sim.controller.state == State.IDLE, 30.0)
+
+
+def test_a_valve_stuck_as_an_lop_measurement_rests_is_reported_in_seconds() -> None:
+    """Between two readings the measurement vents the cuff from above the limb's LOP. A valve
+    that sticks then was judged only once the procedure gave up: 92 s later (332 s with a 300 s
+    rest), the limb occluded throughout with no alarm."""
+    sim = make()
+    c = sim.controller
+    assert c.handle({"cmd": "measure_lop", "limb": "arm", "repeats": 2, "rest_s": 60})["ok"]
+    resting = lambda: c.procedure is not None and c.procedure._phase == "rest"  # noqa: E731
+    assert sim.run_until(resting, 120.0, step_s=0.01)
+    sim.rig.valve_stuck_closed = True
+    assert sim.plant.pressure_mmHg > 150
+    assert time_to_fault(sim, "VALVE_STUCK", 5.0) < 5.0
+
+
+def measuring(sim: SimulatedAppliance, limb: str) -> None:
+    """An LOP measurement under way, on its ramp."""
+    c = sim.controller
+    assert c.handle({"cmd": "measure_lop", "limb": limb})["ok"]
+    ramping = lambda: c.procedure is not None and c.procedure._phase == "ramp"  # noqa: E731
+    assert sim.run_until(ramping, 60.0, step_s=0.01)
+    sim.run(2.0)
+
+
+def vented_within(sim: SimulatedAppliance, true, limit_s: float) -> tuple[float, float]:
+    """Seconds until the measurement ended with the pump off and the valve open, and the
+    highest true cuff pressure meanwhile."""
+    c = sim.controller
+    start, highest = sim.clock.now(), 0.0
+    while c.state == State.MEASURING_LOP or not safe(sim):
+        assert sim.clock.now() - start < limit_s, c.status()
+        sim.run(0.01)
+        highest = max(highest, true())
+    return sim.clock.now() - start, highest
+
+
+@pytest.mark.parametrize("limb", ["arm", "leg"])
+def test_a_sensing_line_coming_off_during_an_lop_measurement_ends_it_at_once(limb: str) -> None:
+    """The ramp's pump runs near its dead zone, under the no-rise check's duty: before, it
+    pumped a cuff reading 0 for 17-45 s, to 206 mmHg on an arm whose LOP was 164."""
+    posture = "seated" if limb == "arm" else "supine"
+    plant = SensingLineOffPlant(default_plant(3, **{**ARM, "limb": limb, "posture": posture}))
+    sim = make(plant)
+    measuring(sim, limb)
+    at = plant.inner.pressure_mmHg
+    plant.off = True
+    took, highest = vented_within(sim, lambda: plant.inner.pressure_mmHg, 2.0)
+    assert highest < at + 5.0
+    assert "sensing line off" in sim.controller.last_lop["reason"]
+
+
+def test_a_sensing_line_kinked_during_an_lop_measurement_ends_it_in_seconds() -> None:
+    plant = KinkedLinePlant(default_plant(3, **ARM), at_mmHg=90.0)
+    sim = make(plant)
+    assert sim.controller.handle({"cmd": "measure_lop", "limb": "arm"})["ok"]
+    assert sim.run_until(lambda: plant.kinked_at_s is not None, 60.0, step_s=0.01)
+    took, highest = vented_within(sim, lambda: plant.inner.pressure_mmHg, 6.0)
+    assert highest < plant.true_lop_mmHg  # before: 11 s more, to 143 mmHg on this arm
+    assert "kinked" in sim.controller.last_lop["reason"]
 
 
 def test_valve_stuck_closed_keeps_pump_off() -> None:

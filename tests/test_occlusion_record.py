@@ -30,6 +30,7 @@ from appliance.controller.occlusion_record import (
 )
 from appliance.controller.supervisor import State
 from appliance.simulation import SimulatedAppliance, build_simulated
+from appliance.technician.atomic_file import write_atomically
 from hardware.sim.cuff import default_plant
 
 ARM = {"limb": "arm", "posture": "seated", "leak_orifice_mm": 0.0, "artefact_rate_per_min": 0.0}
@@ -393,6 +394,20 @@ def test_how_far_behind_the_card_is_runs_from_the_first_snapshot_it_has_not_take
         record.close()
 
 
+def test_a_symlink_planted_in_the_data_directory_is_never_written_through(tmp_path: Path) -> None:
+    """The data directory is shared with the web's group: a link planted under the name the
+    writer used for its temporary file made it truncate and chmod whatever it pointed at."""
+    victim = tmp_path / "calibration.json"
+    victim.write_text('{"zero_mmHg": 1.2}')
+    victim.chmod(0o600)
+    for guess in (f".occlusion.json.{os.getpid()}.tmp", ".occlusion.json.tmp"):
+        (tmp_path / guess).symlink_to(victim)
+    write_atomically(tmp_path / "occlusion.json", '{"version": 1}', mode=0o640)
+    assert victim.read_text() == '{"zero_mmHg": 1.2}' and victim.stat().st_mode & 0o777 == 0o600
+    written = tmp_path / "occlusion.json"
+    assert not written.is_symlink() and written.stat().st_mode & 0o777 == 0o640
+
+
 # ---- the controller process -----------------------------------------------------------------------
 def test_the_controller_process_remembers_occlusion_after_it_is_killed(tmp_path: Path) -> None:
     """`bfr controller` killed with SIGKILL mid-hold (no clean-up of its own) and started again
@@ -438,6 +453,29 @@ def test_the_controller_process_remembers_occlusion_after_it_is_killed(tmp_path:
         child.terminate()
         child.wait(10)
         client.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGUSR1])
+def test_a_stray_signal_stops_the_controller_as_sigterm_does(tmp_path: Path, signum: int) -> None:
+    """Not only SIGTERM: a signal that ends a process by default deflates, writes the record,
+    and removes the sockets on the way out (before, SIGHUP killed it where it stood)."""
+    path = tmp_path / "controller.sock"
+    command = [sys.executable, "-m", "appliance", "controller", "--sim", "--socket", str(path)]
+    child = subprocess.Popen([*command, "--data-dir", str(tmp_path)], stderr=subprocess.DEVNULL)
+    client = ControllerClient(str(tmp_path / "controller.technician.sock"), timeout_s=1.0)
+    try:
+        deadline = time.monotonic() + 30
+        while not client.request({"cmd": "status"})["ok"]:
+            assert child.poll() is None and time.monotonic() < deadline, "did not start"
+            time.sleep(0.1)
+        child.send_signal(signum)
+        assert child.wait(10) == 0
+    finally:
+        client.close()
+        if child.poll() is None:
+            child.kill()
+    assert not path.exists() and not (tmp_path / "controller.technician.sock").exists()
+    assert json.loads((tmp_path / "occlusion.json").read_text())["occluded"] is False
 
 
 def test_a_reboots_unknown_occlusion_covers_the_record_age_and_the_hardware_watchdog() -> None:

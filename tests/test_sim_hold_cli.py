@@ -76,7 +76,6 @@ def test_plant_fault_shows_and_ends_deflated(tmp_path: Path) -> None:
         ("nope:x", 2, "cannot import plant module"),
         ("os:getcwd", 2, "building the plant failed: TypeError"),
         ("tests.plants:broken_plant", 2, "no parameters for seed 0"),
-        ("tests.plants:nan_after_a_second", 1, "the simulation stopped"),
     ],
 )
 def test_bad_plant_is_a_clear_error(
@@ -87,6 +86,22 @@ def test_bad_plant_is_a_clear_error(
     assert main([*args, "--trace", str(trace)]) == code
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("plant", ["nan_after_a_second", "raises_after_a_second"])
+def test_a_plant_that_fails_mid_hold_ends_in_a_fault_the_trace_shows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], plant: str
+) -> None:
+    """The plant's pressure stops being a number, or its code raises: the transducer reads as
+    one pulled off (a rail), and the trace ends with the controller's fault, pump 0, valve 1."""
+    trace = tmp_path / "x.csv"
+    args = ["sim", "hold", "--target", "120", "--duration", "5", "--plant", f"tests.plants:{plant}"]
+    assert main([*args, "--trace", str(trace)]) == 1
+    err = capsys.readouterr().err
+    assert "the plant failed" in err and "Traceback" not in err
+    last = read(trace)[-1]
+    assert last["state"] == "FAULT" and last["alarm"] == "SENSOR_RANGE"
+    assert float(last["pump_duty"]) == 0.0 and last["valve_open"] == "1"
 
 
 def test_unsafe_target_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -100,6 +100,7 @@ class FakeController:
                 self.state, self.fault, self.alarms = "IDLE", None, []
             elif name == "silence":
                 self.silenced = True
+                self.silence_codes = command.args.get("codes")
             elif name == "measure_lop":
                 return {"ok": False, "error": "measure_lop: not available on this controller"}
             return {"ok": True, "status": self.status()}
@@ -315,6 +316,9 @@ def test_stop_and_silence_over_socketio(server: WebServer, controller: FakeContr
     assert controller.count("stop") == 1
     assert client.emit("silence", callback=True)["ok"] is True
     assert controller.silenced
+    # It mutes what the screens were shown (the STOP_UI fault), not whatever is active by the
+    # time the controller reads the command.
+    assert controller.silence_codes == ["STOP_UI"]
     client.disconnect()
 
 

@@ -105,6 +105,7 @@ class ControllerLink:
         self._status_sig: tuple | None = None
         self._status_sent_at = float("-inf")
         self._alarm_sig: tuple | None = None
+        self._shown_alarms: list[str] = []  # the codes the screens were last sent
         self._heartbeat_sending: bool | None = None
         self.listeners: list[SnapshotListener] = []
         self.heartbeats_sent = 0
@@ -141,6 +142,12 @@ class ControllerLink:
         reply = self._commands.request(message)
         self._take_status(reply)
         return reply
+
+    def silence(self) -> dict[str, Any]:
+        """Mute what the screens were shown, not an alarm raised while the press travelled."""
+        with self._push_lock:
+            shown = list(self._shown_alarms)
+        return self.request({"cmd": "silence", "codes": shown})
 
     def stop(self) -> dict[str, Any]:
         """STOP: deflate now. On its own connection so it never queues behind a slow command."""
@@ -232,6 +239,7 @@ class ControllerLink:
         alarms = self.alarm_view()
         if _alarm_signature(alarms) != self._alarm_sig:
             self._alarm_sig = _alarm_signature(alarms)
+            self._shown_alarms = [a.get("code") for a in alarms["alarms"]]
             self.socketio.emit("alarm", alarms)
 
     def _heartbeat_loop(self) -> None:

@@ -39,7 +39,7 @@ def register_socket_events(socketio: SocketIO, link: ControllerLink, sessions: S
 
     @socketio.on("silence")
     def on_silence(*_args: Any) -> dict[str, Any]:
-        reply = link.request({"cmd": "silence"})
+        reply = link.silence()
         return {"ok": bool(reply.get("ok")), "error": reply.get("error")}
 
     @socketio.on("session_input")

@@ -60,11 +60,17 @@ def run(args: argparse.Namespace) -> int:
         writer.writerow(TRACE_COLUMNS)
         holder: dict = {}
 
+        def plant_mmHg() -> str:
+            try:
+                return f"{float(holder['plant'].pressure_mmHg):.2f}"
+            except Exception:  # a failed plant: the rig has already said why
+                return ""
+
         def write(rec: TickRecord) -> None:
             writer.writerow(
                 (
                     f"{rec.t:.4f}",
-                    f"{holder['plant'].pressure_mmHg:.2f}",
+                    plant_mmHg(),
                     "" if rec.measured_mmHg is None else f"{rec.measured_mmHg:.2f}",
                     "" if rec.target_mmHg is None else f"{rec.target_mmHg:g}",
                     f"{rec.pump_duty:.3f}",
@@ -95,6 +101,10 @@ def run(args: argparse.Namespace) -> int:
             # The plant (user code) or the emulator refused its pressure: say so, no traceback.
             print(f"bfr sim hold: the simulation stopped: {exc}", file=sys.stderr)
             return 1
+    if sim.rig.plant_error is not None:
+        # The trace shows what the controller made of it (a sensor fault, pump off, valve open).
+        print(f"bfr sim hold: the plant failed: {sim.rig.plant_error}", file=sys.stderr)
+        return 1
     status = c.status()
     print(
         f"final state {status['state']}"

@@ -110,12 +110,17 @@ RAISED_KEPT = 1000
 
 
 class AlarmBoard:
-    """Active alarms and the silence timer. Silencing mutes for 30 s; it never clears an alarm."""
+    """Active alarms and their silences. A silence mutes an alarm for 30 s; it never clears it.
+
+    Each alarm has its own silence, given once: asking again while it is muted does not make
+    it longer, so repeated silences (a stuck key, a client that re-sends) cannot keep an alarm
+    quiet for good; it sounds again when its 30 s are over. A silence names the alarms it
+    means (what the screen showed); an alarm raised since sounds.
+    """
 
     def __init__(self) -> None:
         self._active: dict[AlarmCode, Alarm] = {}
-        self._silenced_until = float("-inf")
-        self._muted: set[AlarmCode] = set()  # what the last silence covered
+        self._muted_until: dict[AlarmCode, float] = {}
         # The latest events, for traces and simulated exercises; the journal and the session's
         # store keep them all. Bounded: a controller runs for months between restarts.
         self.raised: deque[tuple[float, AlarmCode]] = deque(maxlen=RAISED_KEPT)
@@ -131,7 +136,7 @@ class AlarmBoard:
             if alarm.latched or not latched:
                 return False
             alarm.latched = True
-            self._muted.discard(code)
+            self._muted_until.pop(code, None)
             self.raised.append((now, code))
             return True
         self._active[code] = Alarm(code, now, latched)
@@ -142,27 +147,33 @@ class AlarmBoard:
         alarm = self._active.get(code)
         if alarm is not None and not alarm.latched:
             del self._active[code]
-            self._muted.discard(code)  # if it comes back, that is a new event
+            self._muted_until.pop(code, None)  # if it comes back, that is a new event
 
     def reset_latched(self) -> None:
         self._active = {c: a for c, a in self._active.items() if not a.latched}
-        self._muted &= set(self._active)
+        self._muted_until = {c: t for c, t in self._muted_until.items() if c in self._active}
 
-    def silence(self, now: float) -> float:
-        """Mute the alarms active now for 30 s; any alarm raised after this still sounds."""
-        self._silenced_until = now + SILENCE_S
-        self._muted = set(self._active)
-        return self._silenced_until
+    def silence(self, now: float, codes: frozenset[AlarmCode] | None = None) -> list[AlarmCode]:
+        """Mute for 30 s the active alarms among `codes` (all active ones if None) that are not
+        muted already; returns the codes this silence muted."""
+        muted = []
+        for code in self._active:
+            if codes is not None and code not in codes:
+                continue
+            if self._muted_until.get(code, float("-inf")) > now:
+                continue  # silenced already: a second silence does not lengthen it
+            self._muted_until[code] = now + SILENCE_S
+            muted.append(code)
+        return muted
 
     def silenced(self, now: float) -> bool:
-        return now < self._silenced_until
+        return any(until > now for until in self._muted_until.values())
 
     def _unmuted(self, now: float) -> list[Alarm]:
-        """Silencing mutes the alarms active when it was asked for, for 30 s; an alarm raised
-        after it is not muted (a second problem must be heard)."""
-        if not self.silenced(now):
-            return list(self._active.values())
-        return [a for a in self._active.values() if a.code not in self._muted]
+        """The alarms that sound: never silenced, raised since, or their 30 s are over."""
+        return [
+            a for a in self._active.values() if self._muted_until.get(a.code, float("-inf")) <= now
+        ]
 
     def muted(self, now: float) -> bool:
         """Silenced, and nothing raised since: what the screens' own sound follows too."""

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.controller.alarms import AlarmCode
 from appliance.controller.limits import (
     ABSOLUTE_CAP_MMHG,
     HARD_OCCLUSION_S,
@@ -105,12 +106,29 @@ def _measure_lop(d: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _silence(d: dict[str, Any]) -> dict[str, Any]:
+    """`codes`: the alarms the screen showed when someone pressed SILENCE; only those are
+    muted, not one raised in the moment the command took to arrive. Without it, every alarm
+    active when the controller runs the command."""
+    if "codes" not in d:
+        return {}
+    codes = d["codes"]
+    known = {c.value for c in AlarmCode}
+    if (
+        not isinstance(codes, list)
+        or len(codes) > len(known)
+        or not all(isinstance(c, str) and c in known for c in codes)
+    ):
+        raise CommandError("codes: must be a list of alarm codes (as status reports them)")
+    return {"codes": sorted(set(codes))}
+
+
 _FIELDS: dict[str, set[str]] = {
     "heartbeat": set(),
     "status": set(),
     "deflate": set(),
     "stop": set(),
-    "silence": set(),
+    "silence": {"codes"},
     "reset": set(),
     "inflate": {"target_mmHg"},
     "set_target": {"target_mmHg"},
@@ -153,6 +171,8 @@ def parse_command(message: Any) -> Command:
         return Command(
             name, {"leak_test_mmHg": _number(args, "leak_test_mmHg", 50, 250, optional=True)}
         )
+    if name == "silence":
+        return Command(name, _silence(args))
     if name == "set_calibration":
         return Command(
             name,

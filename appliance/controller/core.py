@@ -237,8 +237,10 @@ class Controller:
     def _cmd_heartbeat(self) -> None:
         self.heartbeat_t = self.clock.now()
 
-    def _cmd_silence(self) -> None:
-        self.alarms.silence(self.clock.now())
+    def _cmd_silence(self, codes: list[str] | None = None) -> None:
+        named = None if codes is None else frozenset(AlarmCode(c) for c in codes)
+        muted = self.alarms.silence(self.clock.now(), named)
+        self._emit("silence", {"muted": [c.value for c in muted]})
 
     def _cmd_stop(self) -> None:
         self._enter_fault(AlarmCode.STOP_UI)

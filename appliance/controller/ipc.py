@@ -69,6 +69,7 @@ class _Connection(socketserver.StreamRequestHandler):
         self.request.settimeout(self.server.idle_s)
         with self.server.lock:  # admitted or not when it was accepted (process_request)
             self.admitted = self.request in self.server.connections
+        self._pending = b""  # bytes after the last request line
 
     def finish(self) -> None:
         with self.server.lock:
@@ -122,15 +123,29 @@ class _Connection(socketserver.StreamRequestHandler):
     def _read_line(self) -> tuple[bytes | None, bool]:
         """One request line without its end (None when the client has gone), and whether it
         fits. A line too long is read to its end and answered once, as one bad request: its
-        tail must never be taken for a command of its own."""
-        line = self.rfile.readline(MAX_LINE + 2)
-        if not line:
-            return None, True
-        if line.endswith(b"\n") or len(line) <= MAX_LINE:
-            return line.rstrip(b"\r\n"), True
-        while line and not line.endswith(b"\n"):
-            line = self.rfile.readline(MAX_LINE + 2)
-        return b"", False
+        tail must never be taken for a command of its own.
+
+        The whole line must arrive within `idle_s`, not each byte of it: a client trickling a
+        byte a minute would otherwise hold its slot for ever.
+        """
+        deadline = time.monotonic() + self.server.idle_s
+        buf, fits = self._pending, True
+        while b"\n" not in buf:
+            if len(buf) > MAX_LINE:
+                buf, fits = b"", False  # drop what came so far; keep reading to the line's end
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no whole request line in time")
+            self.request.settimeout(left)
+            chunk = self.rfile.read1(MAX_LINE + 2)
+            if not chunk:
+                return None, True
+            buf += chunk
+        self.request.settimeout(self.server.idle_s)
+        line, _, self._pending = buf.partition(b"\n")
+        if not fits or len(line) > MAX_LINE + 1:
+            return b"", False
+        return line.rstrip(b"\r"), True
 
     def _stream(self, message: dict[str, Any]) -> None:
         hz = message.get("hz", 20)

@@ -166,8 +166,16 @@ def run_controller(
             stop.set()
             loop.stop()
 
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGINT, on_signal)
+        # Every signal that would end the process by default deflates first and says so.
+        for signum in (
+            signal.SIGTERM,
+            signal.SIGINT,
+            signal.SIGHUP,
+            signal.SIGQUIT,
+            signal.SIGUSR1,
+            signal.SIGUSR2,
+        ):
+            signal.signal(signum, on_signal)
         log.info(
             "controller on %s, technicians on %s (%s; readiness %s)",
             path,

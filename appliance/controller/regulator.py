@@ -412,10 +412,18 @@ class PredictiveBandRegulator:
 
 
 class OnOffRegulator:
-    """Plain bang-bang on the raw reading with a +-band: the baseline consumer cuffs resemble."""
+    """Plain bang-bang on the raw reading with a +-band: the baseline consumer cuffs resemble.
 
-    def __init__(self, band_mmHg: float = 3.0) -> None:
+    The pump starts under the band and stops `stop_inside` mmHg inside its lower edge; the
+    valve opens over the band and shuts as far inside its upper edge. Stopping each actuator at
+    the set point instead let the pump's momentum carry an arm cuff across the band into a
+    vent, whose fast dump crossed it back: a 10 Hz cycle that never held +-3 mmHg and clicked
+    ten times more than this one, and would flatter any controller compared with it.
+    """
+
+    def __init__(self, band_mmHg: float = 3.0, stop_inside: float = 1.0) -> None:
         self.band = band_mmHg
+        self.stop_inside = stop_inside
         self.name = f"on-off +-{band_mmHg:g}"
         self._pumping = False
         self._venting = False
@@ -429,13 +437,14 @@ class OnOffRegulator:
 
     def hold(self, now: float, f: PressureFilter, target: float) -> Actuation:
         p = f.raw or 0.0
-        if p < target - self.band:
+        low, high = target - self.band, target + self.band
+        if p < low:
             self._pumping = True
-        elif p >= target:
+        elif p >= low + self.stop_inside:
             self._pumping = False
-        if p > target + self.band:
+        if p > high:
             self._venting = True
-        elif p <= target:
+        elif p <= high - self.stop_inside:
             self._venting = False
         return Actuation(1.0 if self._pumping else 0.0, self._venting)
 

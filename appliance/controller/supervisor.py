@@ -31,6 +31,7 @@ class State(StrEnum):
 
 PRESSURISING = (State.INFLATING, State.HOLDING, State.MEASURING_LOP, State.SELFTEST)
 PROCEDURES = {"lop": State.MEASURING_LOP, "selftest": State.SELFTEST}
+_REGULATED = (State.INFLATING, State.HOLDING)
 
 
 @dataclass(frozen=True)
@@ -393,11 +394,13 @@ class Supervisor:
     def _valve_progress(self, obs: Observation, p: float) -> list[Finding]:
         """Valve open, pump off, yet pressure not falling: the valve is stuck closed.
 
-        Judged while deflating (or deflated by a fault); while holding, a vent that does not
-        work shows as PRESSURE_HIGH and escalates from there.
+        Judged by the outputs, in any state but inflating and holding: deflating, after a
+        fault, and the vents of a measurement or self-test (an LOP measurement's rest between
+        readings held a stuck cuff above the limb's LOP for minutes). While holding, a vent
+        that does not work shows as PRESSURE_HIGH and escalates from there.
         """
         lim = self.limits
-        if not obs.valve_open or obs.pump_duty > 0 or obs.state in PRESSURISING:
+        if not obs.valve_open or obs.pump_duty > 0 or obs.state in _REGULATED:
             self._valve_since = None
             return []
         if self._valve_since is None:

@@ -21,7 +21,7 @@ from appliance.controller.filters import PressureFilter
 from appliance.controller.regulator import Actuation
 from appliance.lop.confirmation import Verdict
 from appliance.lop.live_estimate import LiveEstimate
-from appliance.lop.ramp_control import RampTracker, gain_from_fill
+from appliance.lop.ramp_control import MAX_LEAD_MMHG, RampTracker, gain_from_fill
 from appliance.lop.report import Reading, combine, interrupted
 from appliance.lop.result import LopEstimate
 from appliance.lop.search import InflationSearch, SearchSettings
@@ -64,6 +64,14 @@ class LopSettings:
     empty_timeout_s: float = 30.0
     fill_timeout_s: float = 45.0
     rest_s: float = 60.0
+    # The reading must follow the ramp. A fall this far under the highest it reached (pulses and
+    # knocks are a few mmHg) is a hose or the sensing line coming off; the setpoint's lead
+    # pinned at its maximum for this long with the reading risen less than `follow_mmHg` is a
+    # reading cut off from the cuff (a kinked line) or a pump that stopped. Either way the
+    # tracker would pump ever harder into a cuff nobody sees, so the reading ends and vents.
+    drop_mmHg: float = 15.0
+    follow_s: float = 3.0
+    follow_mmHg: float = 3.0
     # A thigh needs more pressure and has a wider fade-out (occlusion 30-70 mmHg above the
     # peak): room for a faster approach.
     search: dict[str, SearchSettings] = field(
@@ -129,6 +137,7 @@ class LopProcedure:
         self._duty = 0.0
         self._max_p = 0.0
         self._last_verdict: Verdict | None = None
+        self._pinned: tuple[float, float] | None = None  # since when, and the reading then
 
     # ---- the tick ----------------------------------------------------------------------------
     def step(self, now: float, f: PressureFilter, sample: Sample | None) -> Actuation | None:
@@ -203,6 +212,9 @@ class LopProcedure:
             if sample.t >= self._record_from:
                 self.live.add(sample.t, sample.mmHg)
             self._duty = self._tracker.duty(now, sample.mmHg)
+            lost = self._reading_lost(now, p)
+            if lost is not None:
+                return self._fail(now, lost)
         try:
             verdict = self.live.poll(now)
         except Exception as error:  # whatever broke, this reading is over
@@ -233,6 +245,27 @@ class LopProcedure:
                 f"no confirmed occlusion within {s.time_limit_s:.0f} s (reached {p:.0f} mmHg)",
             )
         return Actuation(self._duty, False)
+
+    def _reading_lost(self, now: float, p: float) -> str | None:
+        """Why the reading no longer follows the cuff, or None while it does."""
+        s = self.settings
+        assert self._tracker is not None
+        if p < self._max_p - s.drop_mmHg:
+            return (
+                f"pressure fell from {self._max_p:.0f} to {p:.0f} mmHg while inflating "
+                "(hose or sensing line off?)"
+            )
+        # Against the filtered reading: the lead is pinned to the raw sample, which is noisy.
+        if self._tracker.setpoint - p < MAX_LEAD_MMHG - 2.0:
+            self._pinned = None
+        elif self._pinned is None:
+            self._pinned = (now, p)
+        elif now - self._pinned[0] >= s.follow_s and p - self._pinned[1] < s.follow_mmHg:
+            return (
+                f"pressure stayed at {p:.0f} mmHg for {now - self._pinned[0]:.0f} s while the "
+                "pump ran harder (sensing line kinked, or the pump stopped?)"
+            )
+        return None
 
     def _agrees(self, verdict: Verdict) -> bool:
         """Stop on two verdicts in a row that both may stop and read the same occlusion.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -15,14 +16,17 @@ def write_atomically(path: Path, data: str | bytes, mode: int = 0o640) -> None:
     the directory's.
     """
     raw = data.encode() if isinstance(data, str) else data
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    # A fresh, unguessable name created exclusively: the data directory is shared with the
+    # web's group, and a name someone could plant a symlink under would let this process
+    # truncate and chmod whatever the link points at.
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(raw)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, mode)  # the umask must not narrow what the web process may read
+            os.fchmod(f.fileno(), mode)  # the umask must not narrow what the web may read
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -14,6 +14,8 @@ cuff whatever the pins are driven to.
 
 from __future__ import annotations
 
+import logging
+import math
 import random
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
@@ -23,6 +25,8 @@ from hardware.clock import SimClock
 from hardware.config import HardwareConfig
 from hardware.devices import Devices, build_devices
 from hardware.sim.plant import Plant
+
+log = logging.getLogger(__name__)
 
 # gpiozero's mock pins keep every change for test assertions; the ADC's ready pin changes 500
 # times a second, so a simulated appliance left running would grow without bound. Nothing here
@@ -76,6 +80,10 @@ class SimulatedRig:
         self.valve_stuck_closed = False
         self.buzzer_dead = False  # its transistor or the piezo open: the pin toggles, no sound
         self.buzzer_onsets = 0  # the bench's ear: how many sounds began
+        # A plant that raised or gave a pressure that is not a number: the cuff is beyond the
+        # model, so the transducer reads as one pulled off its connector (a rail), which is
+        # what the controller must then catch. The plant is not stepped again.
+        self.plant_error: str | None = None
         self._sounding = False
         self._deadman_level = bool(self.deadman_pin.state)
         self._deadman_edge = -float("inf")
@@ -116,8 +124,23 @@ class SimulatedRig:
         self.stop_pin.drive_high()
 
     def _transducer_volts(self) -> float:
-        mmHg = self.plant.pressure_mmHg + self._rng.gauss(0.0, self.sensor_noise_mmHg)
-        return self.config.transducer.adc_volts(mmHg)
+        if self.plant_error is None:
+            try:
+                true = float(self.plant.pressure_mmHg)
+            except Exception as exc:  # the plant is user code: any failure ends the model
+                self._plant_failed(f"pressure_mmHg raised {type(exc).__name__}: {exc}")
+            else:
+                if not math.isfinite(true):
+                    self._plant_failed(f"pressure_mmHg is {true}")
+                else:
+                    mmHg = true + self._rng.gauss(0.0, self.sensor_noise_mmHg)
+                    return self.config.transducer.adc_volts(mmHg)
+        return 0.0  # the input pulled to ground, under the transducer's range
+
+    def _plant_failed(self, why: str) -> None:
+        if self.plant_error is None:
+            self.plant_error = why
+            log.error("the simulated plant failed: %s", why)
 
     def _advance(self, t: float, dt: float) -> None:
         level = bool(self.deadman_pin.state)
@@ -127,7 +150,11 @@ class SimulatedRig:
         powered = self._powered_at(t)
         duty = self.pump_duty if powered and not self.pump_dead else 0.0
         valve_open = (self.valve_open or not powered) and not self.valve_stuck_closed
-        self.plant.step(dt, duty, valve_open)
+        if self.plant_error is None:
+            try:
+                self.plant.step(dt, duty, valve_open)
+            except Exception as exc:  # the plant is user code: any failure ends the model
+                self._plant_failed(f"step raised {type(exc).__name__}: {exc}")
         self.adc.tick(t + dt)
         sounding = bool(self.buzzer_pin.state) and not self.buzzer_dead
         self.buzzer_onsets += sounding and not self._sounding

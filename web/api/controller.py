@@ -42,7 +42,7 @@ def stop() -> Any:
 def silence() -> Any:
     """Mutes the alarm sound for 30 s; the alarm itself stays on screen."""
     Body(())
-    return controller_reply(web_state().link.request({"cmd": "silence"}))
+    return controller_reply(web_state().link.silence())
 
 
 @bp.post("/controller/deflate")
