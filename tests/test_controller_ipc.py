@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appliance.controller.commands import COMMANDS, CommandError, parse_command
-from appliance.controller.gate import TECHNICIAN_ONLY, TREATING, ClinicGate
+from appliance.controller.gate import CHECK_BUDGET_S, TECHNICIAN_ONLY, TREATING, ClinicGate
 from appliance.controller.ipc import ControllerClient, ControllerServer, SocketInUse
 from appliance.controller.process import Snapshots, readiness
 from appliance.controller.supervisor import State
@@ -228,6 +228,45 @@ def test_a_readiness_check_that_fails_refuses_and_the_controller_never_sees_it()
     assert not reply["ok"] and "readiness could not be checked" in reply["error"]
     assert "permission denied" in reply["error"] and seen == []
     assert gate({"cmd": "deflate"}) == {"ok": True} and seen == [{"cmd": "deflate"}]
+
+
+def test_a_readiness_check_slower_than_its_budget_refuses_and_changes_nothing() -> None:
+    """A stalling card: the command is refused at once, not left to run after its client
+    has given up (the client was told it failed and sent it again: two inflations)."""
+    seen = []
+
+    def stalling() -> list[str]:
+        time.sleep(CHECK_BUDGET_S + 0.2)
+        return []
+
+    gate = ClinicGate(lambda m: seen.append(m) or {"ok": True}, stalling)
+    reply = gate({"cmd": "inflate", "target_mmHg": 100})
+    assert not reply["ok"] and "not done" in reply["error"] and seen == []
+
+
+def test_a_command_that_times_out_is_reported_and_never_sent_twice(tmp_path: Path) -> None:
+    path = str(tmp_path / "c.sock")
+    calls = []
+
+    def slow(message: dict) -> dict:
+        calls.append(message["cmd"])
+        if message["cmd"] == "inflate":
+            time.sleep(0.8)
+        return {"ok": True}
+
+    server = ControllerServer(path, slow, lambda: {})
+    server.start()
+    client = ControllerClient(path, timeout_s=0.3)
+    try:
+        reply = client.request({"cmd": "inflate", "target_mmHg": 100})
+        assert not reply["ok"] and "did not answer in time" in reply["error"]
+        time.sleep(1.0)
+        assert calls == ["inflate"]
+        assert client.request({"cmd": "status"}) == {"ok": True}  # and it reconnects
+        assert calls == ["inflate", "status"]
+    finally:
+        client.close()
+        server.close()
 
 
 def test_target_above_session_limit_is_refused(running) -> None:

@@ -611,6 +611,25 @@ def test_lowering_the_set_point_by_more_than_the_margin_vents_down(limb: str, co
     assert time_to_fault(sim, "CEILING", 1.0) < 0.1
 
 
+@pytest.mark.parametrize("how", ["set_target while inflating", "inflate while deflating"])
+def test_a_lower_set_point_on_the_way_up_or_down_vents_down_without_a_fault(how: str) -> None:
+    """Both handed the cuff a ceiling under its pressure: CEILING and an emptied cuff."""
+    sim = make()
+    c = sim.controller
+    assert c.handle({"cmd": "inflate", "target_mmHg": 180})["ok"]
+    if how == "set_target while inflating":
+        assert sim.run_until(lambda: (c.pressure or 0.0) > 140, 40.0, step_s=0.002)
+        assert c.handle({"cmd": "set_target", "target_mmHg": 100})["ok"]
+    else:
+        assert sim.run_until(lambda: c.state == State.HOLDING, 40.0)
+        assert c.handle({"cmd": "deflate"})["ok"]
+        sim.run(0.01)
+        assert c.handle({"cmd": "inflate", "target_mmHg": 100})["ok"]
+    sim.run(4.0)
+    assert c.state == State.HOLDING and c.fault is None
+    assert c.pressure is not None and abs(c.pressure - 100.0) < 10.0
+
+
 def test_a_valve_stuck_with_a_little_pressure_left_is_reported() -> None:
     sim = make()
     hold(sim)

@@ -340,6 +340,10 @@ class Controller:
             return
         self.target = target_mmHg
         self._set_state(State.INFLATING)
+        if self.pressure is not None and self.pressure > target_mmHg:
+            # Inflated again while the cuff is still emptying from higher up: the ceiling comes
+            # down with the pressure, as for a lowered set point.
+            self._lowered_from = self.pressure
 
     def _cmd_set_target(self, target_mmHg: float) -> None:
         self._check_target(target_mmHg)
@@ -609,7 +613,8 @@ class Controller:
         if state == self.state:
             return
         previous, self.state = self.state, state
-        self._lowered_from = None
+        if state not in (State.INFLATING, State.HOLDING):
+            self._lowered_from = None  # a set point lowered on the way up holds once there
         if state in (State.IDLE, State.DEFLATING, State.FAULT):
             self.target = None if state != State.DEFLATING else self.target
             self.regulator.reset()

@@ -13,6 +13,7 @@ here.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,10 @@ TECHNICIAN_ONLY = {
 }
 
 Handler = Callable[[Any], dict[str, Any]]
+# The readiness check reads records from the SD card. The controller answers a command within
+# 2 s and a client waits 3 s; a check that takes longer than this (a card stalling) refuses the
+# command instead, so no client is told a command failed that the loop runs after all.
+CHECK_BUDGET_S = 0.5
 Problems = Callable[[], list[str]]
 
 
@@ -53,7 +58,16 @@ class ClinicGate:
                 f"(`{TECHNICIAN_ONLY[name]}`)",
             }
         if name in TREATING and self.problems is not None:
+            began = time.monotonic()
             problems = self._problems()
+            took = time.monotonic() - began
+            if took > CHECK_BUDGET_S:
+                log.warning("%s refused: the readiness check took %.1f s", name, took)
+                return {
+                    "ok": False,
+                    "error": f"{name}: not done: checking the appliance's records took "
+                    f"{took:.1f} s (is the SD card failing?); try again",
+                }
             if problems:
                 log.warning("%s refused: not ready: %s", name, "; ".join(problems))
                 return {

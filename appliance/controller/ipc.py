@@ -300,7 +300,13 @@ class ControllerClient:
         self._file = sock.makefile("rb")
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Send one command; on a broken link, reconnect once, then report the failure."""
+        """Send one command; on a broken link, reconnect once, then report the failure.
+
+        Sent again only when it cannot have been taken: the connection failed, the send
+        failed, or the controller closed the connection before answering (an idle connection
+        it let go, or a restart). A reply that does not come in time is reported, never sent
+        again: the first one may still run, and the same command twice is two commands.
+        """
         with self._lock:
             for attempt in (1, 2):
                 try:
@@ -312,6 +318,9 @@ class ControllerClient:
                     if not line:
                         raise ConnectionError("controller closed the connection")
                     return json.loads(line)
+                except TimeoutError as exc:
+                    self.close()
+                    return {"ok": False, "error": f"controller did not answer in time: {exc}"}
                 except (OSError, ConnectionError, json.JSONDecodeError) as exc:
                     self.close()
                     if attempt == 2:
