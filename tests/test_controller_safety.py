@@ -271,6 +271,12 @@ def test_sensor_chip_gone() -> None:
     hold(sim)
     sim.rig.adc.absent = True
     assert time_to_fault(sim, "SENSOR_READ", 1.0) < 1.0
+    sim.run(5.0)
+    # Its last reading is not shown as the cuff's pressure, nor taken for a valve that does
+    # not empty the cuff (before: 148.9 mmHg on an empty cuff, and VALVE_STUCK).
+    status = sim.controller.status()
+    assert status["mmHg"] is None and sim.plant.pressure_mmHg < 5.0
+    assert [a["code"] for a in status["alarms"]] == ["SENSOR_READ"]
 
 
 def occlude_to_the_limit(reperfusion_s: float) -> SimulatedAppliance:

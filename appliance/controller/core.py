@@ -269,12 +269,16 @@ class Controller:
         self.supervisor.reset_after_fault()
         self._set_state(State.IDLE)
 
+    def _reading_fresh(self, now: float) -> bool:
+        return (
+            self.pressure is not None
+            and self.last_sample_t is not None
+            and now - self.last_sample_t <= 4 * self.limits.sample_stale_s
+        )
+
     def _reading_trusted(self) -> bool:
         """A fresh, in-range reading, and a sensor not failing now and then."""
-        fresh = self.last_sample_t is not None and (
-            self.clock.now() - self.last_sample_t <= 4 * self.limits.sample_stale_s
-        )
-        return fresh and self.supervisor.sensor_trusted()
+        return self._reading_fresh(self.clock.now()) and self.supervisor.sensor_trusted()
 
     def _cmd_configure(self, **args: Any) -> None:
         emptying = self.pressure is not None and self.pressure > self.limits.pressurised_mmHg
@@ -656,7 +660,8 @@ class Controller:
         lockout = self.reperfusion_remaining_s()
         return {
             "t": round(now, 3),
-            "mmHg": None if self.pressure is None else round(self.pressure, 1),
+            # A reading that stopped coming is not shown as the cuff's pressure now.
+            "mmHg": round(self.pressure, 1) if self._reading_fresh(now) else None,
             "target_mmHg": self.target,
             "state": self.state.value,
             "fault": self.fault.value if self.fault else None,

@@ -246,7 +246,9 @@ class Supervisor:
                 findings.append(Finding(AlarmCode.OVERPRESSURE, True))
             elif obs.state in PRESSURISING and p > obs.ceiling:
                 findings.append(Finding(AlarmCode.CEILING, True))
-        if p is not None:
+        if p is not None and obs.sample is not None:
+            # Judged on fresh samples only: a sensor that stopped answering leaves its last
+            # value behind, and a valve check on it named a stuck valve on an empty cuff.
             findings += self._pump_progress(obs, p)
             findings += self._climb_progress(obs, p)
             findings += self._valve_progress(obs, p)
