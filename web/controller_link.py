@@ -105,7 +105,6 @@ class ControllerLink:
         self._status_sig: tuple | None = None
         self._status_sent_at = float("-inf")
         self._alarm_sig: tuple | None = None
-        self._shown_alarms: list[str] = []  # the codes the screens were last sent
         self._heartbeat_sending: bool | None = None
         self.listeners: list[SnapshotListener] = []
         self.heartbeats_sent = 0
@@ -146,7 +145,8 @@ class ControllerLink:
     def silence(self) -> dict[str, Any]:
         """Mute what the screens were shown, not an alarm raised while the press travelled."""
         with self._push_lock:
-            shown = list(self._shown_alarms)
+            sent = self._alarm_sig  # the signature of the alarm view the screens were last sent
+        shown = [code for code, _latched in sent[0]] if sent is not None else []
         return self.request({"cmd": "silence", "codes": shown})
 
     def stop(self) -> dict[str, Any]:
@@ -239,7 +239,6 @@ class ControllerLink:
         alarms = self.alarm_view()
         if _alarm_signature(alarms) != self._alarm_sig:
             self._alarm_sig = _alarm_signature(alarms)
-            self._shown_alarms = [a.get("code") for a in alarms["alarms"]]
             self.socketio.emit("alarm", alarms)
 
     def _heartbeat_loop(self) -> None:

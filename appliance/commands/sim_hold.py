@@ -98,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"bfr sim hold: cannot write {args.trace}: {exc}", file=sys.stderr)
             return 2
         except (ValueError, ArithmeticError, SensorError) as exc:
-            # The plant (user code) or the emulator refused its pressure: say so, no traceback.
+            # The plant's own code raised outside the rig (starting a set of reps): say so, with
+            # no traceback. Inside the rig a failing plant reads as a sensor on a rail instead.
             print(f"bfr sim hold: the simulation stopped: {exc}", file=sys.stderr)
             return 1
     if sim.rig.plant_error is not None:

@@ -24,6 +24,7 @@ from appliance.controller.regulator import Actuation, PredictiveBandRegulator, R
 from appliance.controller.supervisor import (
     PRESSURISING,
     PROCEDURES,
+    REGULATED,
     Finding,
     Observation,
     State,
@@ -339,7 +340,7 @@ class Controller:
         if self.heartbeat_t is None:
             self.heartbeat_t = now
         self.alarms.clear(AlarmCode.LOP_FAILED)  # the clinician has moved on
-        if self.state in (State.INFLATING, State.HOLDING):
+        if self.state in REGULATED:
             self._retarget(target_mmHg)
             return
         self.target = target_mmHg
@@ -351,7 +352,7 @@ class Controller:
 
     def _cmd_set_target(self, target_mmHg: float) -> None:
         self._check_target(target_mmHg)
-        if self.state not in (State.INFLATING, State.HOLDING):
+        if self.state not in REGULATED:
             raise CommandError("set_target: only while inflating or holding")
         self._retarget(target_mmHg)
 
@@ -617,7 +618,7 @@ class Controller:
         if state == self.state:
             return
         previous, self.state = self.state, state
-        if state not in (State.INFLATING, State.HOLDING):
+        if state not in REGULATED:
             self._lowered_from = None  # a set point lowered on the way up holds once there
         if state in (State.IDLE, State.DEFLATING, State.FAULT):
             self.target = None if state != State.DEFLATING else self.target

@@ -29,9 +29,10 @@ class State(StrEnum):
     FAULT = "FAULT"
 
 
-PRESSURISING = (State.INFLATING, State.HOLDING, State.MEASURING_LOP, State.SELFTEST)
+# The regulator holds a set point: inflating to it, or holding it.
+REGULATED = (State.INFLATING, State.HOLDING)
+PRESSURISING = (*REGULATED, State.MEASURING_LOP, State.SELFTEST)
 PROCEDURES = {"lop": State.MEASURING_LOP, "selftest": State.SELFTEST}
-_REGULATED = (State.INFLATING, State.HOLDING)
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,7 @@ class ClimbWatch:
 
     def __init__(self) -> None:
         self._bins: deque[float] = deque(maxlen=2 * self._per_window() + 1)
-        self._bin_start: float | None = None
-        self._sum = 0.0
-        self._n = 0
+        self.clear()
 
     @classmethod
     def _per_window(cls) -> int:
@@ -119,7 +118,7 @@ class ClimbWatch:
 
     def clear(self) -> None:
         self._bins.clear()
-        self._bin_start = None
+        self._bin_start: float | None = None
         self._sum = 0.0
         self._n = 0
 
@@ -376,8 +375,8 @@ class Supervisor:
         if not climbing:
             self._climb.clear()
             return []
-        if obs.sample is None or self._range_bad:
-            return []
+        if self._range_bad:
+            return []  # an out-of-range sample left `p` as it was
         if self._climb.add(obs.now, p):
             return [Finding(AlarmCode.PUMP_NO_RISE, True)]
         return []
@@ -402,7 +401,7 @@ class Supervisor:
         that does not work shows as PRESSURE_HIGH and escalates from there.
         """
         lim = self.limits
-        if not obs.valve_open or obs.pump_duty > 0 or obs.state in _REGULATED:
+        if not obs.valve_open or obs.pump_duty > 0 or obs.state in REGULATED:
             self._valve_since = None
             return []
         if self._valve_since is None:

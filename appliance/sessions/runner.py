@@ -563,11 +563,16 @@ class SessionRunner:
         self._store("controller", "controller.link_down", {"error": error})
         if self._phase not in _CUFF_PHASES:
             return
+        self._pause_here()
+        self._show(prompts.CONTROLLER_LINK, limit_s=LINK_LOSS_S)
+
+    def _pause_here(self) -> None:
+        """The runner's own pause, for what it cannot go on through: freeze the phase under
+        way (a pause already under way keeps its clocks and its hold)."""
         if self._phase != Phase.PAUSED:
             self._freeze()
             self._set_phase(Phase.PAUSED)
             self._pause_deflate_at = None
-        self._show(prompts.CONTROLLER_LINK, limit_s=LINK_LOSS_S)
 
     def _link_back(self) -> None:
         """The controller answers again: the session stays paused for the clinician.
@@ -635,10 +640,8 @@ class SessionRunner:
         self._clear_cuff_lost()
         message = f"the cuff emptied without the session asking (controller {state})"
         self._cuff_lost_alarm = self._record_alarm(CUFF_LOST, message, latched=False)
-        if self._phase != Phase.PAUSED:
-            self._freeze()
-            self._set_phase(Phase.PAUSED)
-        self._pause_deflate_at = None
+        self._pause_here()
+        self._pause_deflate_at = None  # nothing left to hold: the cuff is empty
         self._show(prompts.CUFF_LOST, reason=f"controller {state}")
         return True
 

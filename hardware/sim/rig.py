@@ -124,18 +124,25 @@ class SimulatedRig:
         self.stop_pin.drive_high()
 
     def _transducer_volts(self) -> float:
-        if self.plant_error is None:
-            try:
-                true = float(self.plant.pressure_mmHg)
-            except Exception as exc:  # the plant is user code: any failure ends the model
-                self._plant_failed(f"pressure_mmHg raised {type(exc).__name__}: {exc}")
-            else:
-                if not math.isfinite(true):
-                    self._plant_failed(f"pressure_mmHg is {true}")
-                else:
-                    mmHg = true + self._rng.gauss(0.0, self.sensor_noise_mmHg)
-                    return self.config.transducer.adc_volts(mmHg)
-        return 0.0  # the input pulled to ground, under the transducer's range
+        true = self._plant_mmHg()
+        if true is None:
+            return 0.0  # the input pulled to ground, under the transducer's range
+        mmHg = true + self._rng.gauss(0.0, self.sensor_noise_mmHg)
+        return self.config.transducer.adc_volts(mmHg)
+
+    def _plant_mmHg(self) -> float | None:
+        """The plant's pressure, or None once the plant has failed (and why is recorded)."""
+        if self.plant_error is not None:
+            return None
+        try:
+            true = float(self.plant.pressure_mmHg)
+        except Exception as exc:  # the plant is user code: any failure ends the model
+            self._plant_failed(f"pressure_mmHg raised {type(exc).__name__}: {exc}")
+            return None
+        if not math.isfinite(true):
+            self._plant_failed(f"pressure_mmHg is {true}")
+            return None
+        return true
 
     def _plant_failed(self, why: str) -> None:
         if self.plant_error is None:
