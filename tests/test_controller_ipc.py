@@ -661,3 +661,48 @@ def test_a_socket_named_from_the_working_directory_still_serves_after_a_chdir(
     finally:
         server.close()
     assert not (tmp_path / "c.sock").exists()
+
+
+class _UnfilledMeasurement:
+    """A measurement whose estimator left figures it could not compute as NaN and infinity."""
+
+    ceiling_mmHg = 200.0
+
+    def step(self, now, f, sample):
+        return None  # finished at once
+
+    def result(self) -> dict:
+        nan, inf = float("nan"), float("inf")
+        return {"lop_mmHg": 151.0, "confidence": nan, "readings": [{"heart_rate_bpm": inf}]}
+
+
+def test_a_result_with_figures_missing_still_serves_status_and_shows_them_as_null(
+    tmp_path: Path,
+) -> None:
+    """JSON has no NaN: one in a published result made every status reply after it fail."""
+    sim = build_simulated(
+        default_plant(2, limb="arm"), 2, procedures={"lop": lambda a, c: _UnfilledMeasurement()}
+    )
+    sim.run(0.5)
+    snapshots = Snapshots(sim.controller)
+    sim.controller.on_tick = lambda rec: snapshots.publish(rec.t)
+    assert sim.controller.handle({"cmd": "measure_lop", "limb": "arm"})["ok"]
+    sim.run(0.5)
+    path = str(tmp_path / "c.sock")
+    server = ControllerServer(path, sim.controller.submit, snapshots.latest)
+    server.start()
+    try:
+        sim.clock.realtime = True
+        loop_thread = threading.Thread(target=sim.loop.run, daemon=True)
+        loop_thread.start()
+        client = ControllerClient(path)
+        status = client.request({"cmd": "status"})["status"]
+        assert status["last_lop"] == {
+            "lop_mmHg": 151.0,
+            "confidence": None,
+            "readings": [{"heart_rate_bpm": None}],
+        }
+        client.close()
+    finally:
+        sim.loop.stop()
+        server.close()

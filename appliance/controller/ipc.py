@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import socketserver
@@ -25,7 +26,23 @@ Snapshot = Callable[[], dict[str, Any]]
 
 
 def _encode(obj: dict[str, Any]) -> bytes:
-    return (json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n").encode()
+    """One JSON line. JSON has no NaN or infinity: a figure that is not a number goes as null,
+    so one left unfilled in a result cannot make every status reply after it fail."""
+    try:
+        text = json.dumps(obj, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        text = json.dumps(_finite(obj), separators=(",", ":"), allow_nan=False)
+    return (text + "\n").encode()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 TOO_LONG = f"line longer than {MAX_LINE} bytes"

@@ -81,6 +81,7 @@ class RegulatorTuning:
     pump_gain_per_frac: float = 8.0
     approach_frac: float = 0.03
     approach_min_duty: float = 0.7
+    approach_min_rise_frac: float = 0.02  # per second: slower than this the taper has stalled
     # Two loop polls: a small arm cuff behind a wide valve loses 10 % of its pressure in 6 ms.
     min_pulse_s: float = 0.004
     max_pulse_s: float = 0.25
@@ -168,6 +169,11 @@ class PredictiveBandRegulator:
         frac = deficit / target
         if frac > tn.approach_frac:
             self._learn_pump_rate(f, target)
+            return Actuation(1.0, False)
+        if f.slope < tn.approach_min_rise_frac * target:
+            # The taper has stalled: near its stall pressure a low-head pump moves no air at
+            # the taper's duty, and would stop short of the set point until the supervisor
+            # called it dead. Full duty near stall rises slowly, so it cannot overshoot.
             return Actuation(1.0, False)
         lo = tn.approach_min_duty
         return Actuation(lo + (1 - lo) * frac / tn.approach_frac, False)
