@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -209,17 +210,24 @@ def test_an_estimator_that_fails_ends_the_measurement_not_the_controller(
 def test_only_simulated_time_that_waits_for_the_estimate_runs_it_inline() -> None:
     """`bfr run --sim` follows the wall clock: it estimates in a worker process, as the device."""
     real_time = LopProcedure({"limb": "arm"}, clock=SimClock(realtime=True))
-    assert real_time.live._pool is not None
+    assert not real_time.live.inline
     real_time.interrupted("stopped by the STOP_UI fault; the cuff was deflated")
-    assert LopProcedure({"limb": "arm"}, clock=SimClock()).live._pool is None
+    simulated = LopProcedure({"limb": "arm"}, clock=SimClock())
+    assert simulated.live.inline and simulated.live.ready
 
 
 def test_an_interrupted_measurement_shuts_its_estimating_process() -> None:
     """On the device the estimator runs in a worker process; a fault must not leave it behind."""
     procedure = LopProcedure({"limb": "arm"}, clock=object())  # a real clock: threaded
-    assert procedure.live._pool is not None
+    deadline = time.monotonic() + 30.0
+    while not procedure.live.ready and time.monotonic() < deadline:
+        time.sleep(0.05)
+    pool = procedure.live._pool
+    assert pool is not None
     result = procedure.interrupted("stopped by the STOP_BUTTON fault; the cuff was deflated")
-    assert procedure.live._pool is None
+    assert not procedure.live.ready
+    with pytest.raises(RuntimeError, match="shutdown"):
+        pool.submit(int)
     assert result["lop_mmHg"] is None and result["readings"] == []
     assert result["reason"].startswith("stopped by the STOP_BUTTON fault")
 
@@ -293,6 +301,61 @@ def test_live_estimate_in_a_worker_process_matches_inline() -> None:
     inline = judge(t, p, 0.2)
     assert verdict is not None and verdict.stop and inline.stop
     assert verdict.estimate.lop_mmHg == inline.estimate.lop_mmHg
+
+
+def test_the_worker_process_starts_without_holding_up_the_loop() -> None:
+    """Starting it waits for the fork server (numpy's import, the first time): 0.3-0.5 s on a
+    desktop during which the loop that measures froze with the pump running. The loop's calls
+    must return while the start is still under way, and estimates follow once it is up."""
+    release = threading.Event()
+    started: list[object] = []
+
+    def slow_worker():
+        release.wait(30)
+        pool = worker()
+        started.append(pool)
+        return pool
+
+    t, p = synthetic_trace(lop=150.0, start=40.0, stop=200.0)
+    live = LiveEstimate(every_s=1.0, inline=False, arterial_fraction=0.2, start_worker=slow_worker)
+    for ti, pi in zip(t, p, strict=True):
+        live.add(float(ti), float(pi))
+    assert live.poll(0.0) is None and not live.ready  # returned while the start is held
+    release.set()
+    verdict = None
+    deadline = time.monotonic() + 30.0
+    now = 0.0
+    while verdict is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+        now += 0.05
+        verdict = live.poll(now)
+    live.close()
+    assert started and verdict is not None and verdict.stop
+
+
+def test_a_measurement_closed_before_its_worker_is_up_leaves_no_worker_behind() -> None:
+    release = threading.Event()
+    pools: list[object] = []
+
+    def slow_worker():
+        release.wait(30)
+        pools.append(worker())
+        return pools[-1]
+
+    live = LiveEstimate(every_s=1.0, inline=False, arterial_fraction=0.2, start_worker=slow_worker)
+    live.close()
+    release.set()
+    deadline = time.monotonic() + 30.0
+    shut = False
+    while not shut and time.monotonic() < deadline:
+        time.sleep(0.05)
+        if pools:
+            try:
+                pools[0].submit(int)
+            except RuntimeError:  # "cannot schedule new futures after shutdown"
+                shut = True
+    assert shut  # the start shut its worker down instead of handing it to a closed measurement
+    assert not live.ready
 
 
 def test_cli_json_with_a_foreign_plant_records_posture_and_limb(capsys) -> None:

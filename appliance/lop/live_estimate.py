@@ -7,21 +7,27 @@ many of its calls, and an estimator working in a thread beside the loop made the
 wake-ups late by 2.8-2.9 ms at p99, against 0.5 ms with it in a process of its own (`python
 bench/tick.py`, desktop cores); a Pi's slower core would stretch that toward the stop path's
 20 ms. The worker is started by a fork server, not forked from the controller, whose other
-threads may hold locks. In simulated time that does not follow the wall clock it runs inline:
+threads may hold locks, and on a thread of its own: the fork server's first start imports numpy,
+which froze the calling loop for 0.3-0.5 s on a desktop. In simulated time that does not follow the wall clock it runs inline:
 simulated time does not pass while it computes, so the outcome is that of a device whose
 estimate is instant.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
+import threading
 from array import array
+from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 
 import numpy as np
 
 from appliance.lop.confirmation import Verdict, may_stop
 from appliance.lop.estimator import estimate_lop
+
+log = logging.getLogger(__name__)
 
 
 def judge(t_s: np.ndarray, pressure_mmHg: np.ndarray, arterial_fraction: float) -> Verdict:
@@ -43,15 +49,51 @@ def worker() -> Executor:
 class LiveEstimate:
     """Collects (t, mmHg) samples and keeps the newest verdict on the trace so far."""
 
-    def __init__(self, every_s: float, inline: bool, arterial_fraction: float) -> None:
+    def __init__(
+        self,
+        every_s: float,
+        inline: bool,
+        arterial_fraction: float,
+        start_worker: Callable[[], Executor] = worker,
+    ) -> None:
         self.every_s = every_s
         self.arterial_fraction = arterial_fraction
-        self._pool: Executor | None = None if inline else worker()
+        self.inline = inline
+        self._pool: Executor | None = None
+        self._closed = False
+        self._lock = threading.Lock()
         self._t = array("d")
         self._p = array("d")
         self._pending: Future[Verdict] | None = None
         self._last_submit = float("-inf")
         self.latest: Verdict | None = None
+        if not inline:
+            # Starting a worker process waits for the fork server, which imports numpy and
+            # the estimator the first time: 0.3-0.5 s on a desktop, seconds on a Pi, with the
+            # loop that calls this frozen and the pump as it was. So it starts on a thread of
+            # its own, and estimates are handed over once it is up.
+            threading.Thread(
+                target=self._start, args=(start_worker,), name="lop-worker-start", daemon=True
+            ).start()
+
+    def _start(self, start_worker: Callable[[], Executor]) -> None:
+        try:
+            pool = start_worker()
+            pool.submit(int).result()  # the process exists and answers
+        except Exception:
+            # No estimates: the ramp then ends at its highest search pressure without a value.
+            log.exception("the LOP estimator's worker process did not start")
+            return
+        with self._lock:
+            if not self._closed:
+                self._pool, pool = pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def ready(self) -> bool:
+        """Estimates can be made: inline, or the worker process is up."""
+        return self.inline or self._pool is not None
 
     def restart(self) -> None:
         """Forget the trace (next reading); a late verdict on the old one is dropped."""
@@ -74,17 +116,21 @@ class LiveEstimate:
             if not self._pending.cancelled():
                 fresh = self.latest = self._pending.result()
             self._pending = None
-        if self._pending is None and now - self._last_submit >= self.every_s and len(self._t) > 1:
+        due = now - self._last_submit >= self.every_s and len(self._t) > 1
+        pool = self._pool
+        if self._pending is None and due and self.ready:
             self._last_submit = now
             t = np.frombuffer(self._t, dtype=float).copy()
             p = np.frombuffer(self._p, dtype=float).copy()
-            if self._pool is None:
+            if pool is None:
                 fresh = self.latest = judge(t, p, self.arterial_fraction)
             else:
-                self._pending = self._pool.submit(judge, t, p, self.arterial_fraction)
+                self._pending = pool.submit(judge, t, p, self.arterial_fraction)
         return fresh
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
