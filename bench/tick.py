@@ -10,7 +10,9 @@ Then the garbage collector: every collection during the set is timed, and a full
 after it (the longest pause it can make). Both cases run, each in a fresh interpreter: as the
 process starts, and with what start-up made frozen out of the collector's scans before the set
 (`appliance.controller.memory.settle_heap`, as the controller process does).
-Last, what an estimate running beside the loop does to it: a loop waking every 2 ms measures how
+Then the longest gap between ticks as an LOP measurement starts its estimating process (the fork
+server's first start imports numpy; it runs off the loop's thread). Last, what an estimate
+running beside the loop does to it: a loop waking every 2 ms measures how
 late it wakes while the LOP estimator works without pause on a 30 s trace, with nothing beside
 it, in a thread of the same process, and in a process of its own (as the controller runs it).
 
@@ -208,6 +210,34 @@ def estimator_beside_the_loop(seconds: float) -> None:
     print(_row("in a process", late, 0.002, LATE))
 
 
+def measurement_start(seconds: float = 3.0) -> None:
+    """The longest gap between ticks as an LOP measurement starts, its worker process with it.
+
+    Run before anything else here has started the fork server: its first start imports numpy.
+    """
+    from appliance.lop.procedure import lop_procedure_factory
+
+    sim = build_simulated(
+        default_plant(2, limb="arm"), 2, procedures={"lop": lop_procedure_factory}
+    )
+    sim.clock.realtime = True
+    stamps: list[float] = []
+    sim.controller.on_tick = lambda rec: stamps.append(time.perf_counter())
+    loop = threading.Thread(target=sim.loop.run, daemon=True)
+    loop.start()
+    time.sleep(1.5)  # the power-up deflation
+    first = len(stamps)
+    reply = sim.controller.submit({"cmd": "measure_lop", "limb": "arm"})
+    time.sleep(seconds)
+    sim.loop.stop()
+    loop.join(5)
+    gaps = np.diff(stamps[first:])
+    print(
+        f"an LOP measurement starting (ok={reply.get('ok')}): longest gap between ticks "
+        f"{gaps.max() * 1e3:.1f} ms over {len(gaps)} ticks in {seconds:g} s (poll period 2 ms)"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=15, help="reps in the set (default 15)")
@@ -229,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         done = subprocess.run([sys.executable, __file__, *common, "--freeze", freeze])
         if done.returncode:
             return done.returncode
+    measurement_start()
     estimator_beside_the_loop(args.seconds)
     return 0
 
