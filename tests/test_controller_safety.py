@@ -84,6 +84,19 @@ def test_pump_dead_no_rise() -> None:
     assert time_to_fault(sim, "PUMP_NO_RISE", 5.0) < 5.0
 
 
+@pytest.mark.parametrize(("limb", "seed"), [("arm", 3), ("leg", 7)])
+def test_a_pump_that_dies_mid_set_deflates_as_a_dead_pump(limb: str, seed: int) -> None:
+    """A rep's swing reads as rise, so the no-rise check sees a dead pump mid-set only once the
+    cuff has sunk far enough: a thigh in 7.5 s, a leak-free arm in 17.4 s (LEAK at 12.6 s)."""
+    plant = default_plant(seed, **{**ARM, "limb": limb})
+    sim = make(plant)
+    hold(sim, 0.8 * plant.true_lop_mmHg)
+    plant.start_set(15)
+    sim.run(5.0)
+    sim.rig.pump_dead = True
+    assert time_to_fault(sim, "PUMP_NO_RISE", 25.0) < 20.0
+
+
 def test_cuff_off_no_rise() -> None:
     # A cuff open to the air: a huge leak the pump cannot close.
     sim = make(leak_orifice_mm=4.0)
