@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -705,4 +706,31 @@ def test_a_result_with_figures_missing_still_serves_status_and_shows_them_as_nul
         client.close()
     finally:
         sim.loop.stop()
+        server.close()
+
+
+def test_a_reply_that_cannot_be_encoded_is_answered_and_its_command_never_runs_twice(
+    tmp_path: Path,
+) -> None:
+    """Before, the connection closed with no reply and the client, taking that as "not taken",
+    sent the command again: it ran twice. numpy's numbers go as plain numbers."""
+    calls: list[dict] = []
+
+    def handler(message: dict) -> dict:
+        calls.append(message)
+        if message["cmd"] == "status":
+            return {"ok": True, "status": {"lop_mmHg": np.float32(151.5), "n": np.int64(2)}}
+        return {"ok": True, "status": {"odd": object()}}
+
+    path = str(tmp_path / "c.sock")
+    server = ControllerServer(path, handler, lambda: {})
+    server.start()
+    try:
+        client = ControllerClient(path)
+        assert client.request({"cmd": "status"})["status"] == {"lop_mmHg": 151.5, "n": 2}
+        reply = client.request({"cmd": "inflate", "target_mmHg": 80, "id": 3})
+        assert reply == {"ok": False, "error": "reply could not be encoded", "id": 3}
+        assert [c["cmd"] for c in calls] == ["status", "inflate"]
+        client.close()
+    finally:
         server.close()

@@ -76,6 +76,28 @@ def test_session_ceiling() -> None:
     assert time_to_fault(sim, "CEILING", 1.0) < 1.0
 
 
+@pytest.mark.parametrize("seed", [1, 4])
+def test_a_sensing_line_kinked_as_the_inflation_tapers_deflates_before_the_cuff_climbs_far(
+    seed: int,
+) -> None:
+    """Kinked 2 % short of the set point: the taper sees no rise and pumps on at full duty.
+    Before the climb check judged the taper too, these thighs reached the relief valve."""
+    base = default_plant(seed, **{**ARM, "limb": "leg"})
+    target = 0.8 * base.true_lop_mmHg
+    plant = KinkedLinePlant(base, at_mmHg=0.98 * target)
+    sim = make(plant)
+    assert sim.controller.handle({"cmd": "inflate", "target_mmHg": target})["ok"]
+    highest = 0.0
+    while not (sim.controller.state == State.FAULT and safe(sim)):
+        assert sim.clock.now() < 30.0, sim.controller.status()
+        sim.run(0.002)
+        highest = max(highest, base.pressure_mmHg)
+    assert sim.controller.fault is not None and sim.controller.fault.value == "PUMP_NO_RISE"
+    assert plant.kinked_at_s is not None
+    assert sim.clock.now() - plant.kinked_at_s < 1.0
+    assert highest < target + 35.0, (highest, target)
+
+
 def test_pump_dead_no_rise() -> None:
     sim = make()
     sim.rig.pump_dead = True

@@ -6,6 +6,7 @@ import json
 import os
 import threading
 import time
+from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
@@ -356,6 +357,52 @@ def test_a_measurement_closed_before_its_worker_is_up_leaves_no_worker_behind() 
                 shut = True
     assert shut  # the start shut its worker down instead of handing it to a closed measurement
     assert not live.ready
+
+
+def _poll_until_it_raises(live: LiveEstimate) -> Exception | None:
+    live.add(0.0, 40.0)
+    live.add(0.004, 40.1)
+    deadline = time.monotonic() + 30.0
+    now = 0.0
+    while time.monotonic() < deadline:
+        now += 0.05
+        try:
+            live.poll(now)
+        except Exception as error:
+            return error
+        time.sleep(0.05)
+    return None
+
+
+def test_a_worker_that_cannot_start_fails_the_measurement_instead_of_ramping_blind() -> None:
+    """With no estimate the ramp would climb to its highest search pressure (290 mmHg) and
+    blame the patient's LOP; the next poll raises instead, which fails the reading and vents."""
+
+    def no_worker():
+        raise OSError("no fork server")
+
+    live = LiveEstimate(every_s=0.5, inline=False, arterial_fraction=0.2, start_worker=no_worker)
+    error = _poll_until_it_raises(live)
+    live.close()
+    assert isinstance(error, RuntimeError) and "did not start" in str(error)
+
+
+def test_a_worker_that_never_answers_is_given_up_on(monkeypatch) -> None:
+    monkeypatch.setattr(live_estimate, "START_TIMEOUT_S", 0.2)
+    stuck = threading.Event()
+
+    class Stuck:
+        def submit(self, fn, *args):
+            future = Future()  # never completed: a fork server that was stopped
+            return future
+
+        def shutdown(self, wait=True, cancel_futures=False):
+            stuck.set()
+
+    live = LiveEstimate(every_s=0.5, inline=False, arterial_fraction=0.2, start_worker=Stuck)
+    error = _poll_until_it_raises(live)
+    live.close()
+    assert isinstance(error, RuntimeError) and stuck.is_set()
 
 
 def test_cli_json_with_a_foreign_plant_records_posture_and_limb(capsys) -> None:

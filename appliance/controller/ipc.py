@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import socket
@@ -20,6 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+log = logging.getLogger(__name__)
+
 MAX_LINE = 4096
 Handler = Callable[[Any], dict[str, Any]]
 Snapshot = Callable[[], dict[str, Any]]
@@ -27,22 +30,45 @@ Snapshot = Callable[[], dict[str, Any]]
 
 def _encode(obj: dict[str, Any]) -> bytes:
     """One JSON line. JSON has no NaN or infinity: a figure that is not a number goes as null,
-    so one left unfilled in a result cannot make every status reply after it fail."""
+    so one left unfilled in a result cannot make every status reply after it fail; numpy's
+    numbers go as the plain numbers they hold."""
     try:
-        text = json.dumps(obj, separators=(",", ":"), allow_nan=False)
+        text = json.dumps(obj, separators=(",", ":"), allow_nan=False, default=_plain)
     except ValueError:
-        text = json.dumps(_finite(obj), separators=(",", ":"), allow_nan=False)
+        text = json.dumps(_finite(obj), separators=(",", ":"), allow_nan=False, default=_plain)
     return (text + "\n").encode()
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays as Python numbers and lists; anything else is a bug."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
 def _finite(value: Any) -> Any:
+    if hasattr(value, "tolist") and not isinstance(value, list | tuple | dict):
+        value = value.tolist()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {_finite(k) if isinstance(k, float) else k: _finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
     return value
+
+
+def _encode_reply(reply: dict[str, Any]) -> bytes:
+    """A reply that cannot be encoded still gets an answer: a client that heard nothing would
+    send a command that was taken again."""
+    try:
+        return _encode(reply)
+    except (TypeError, ValueError, RecursionError) as error:
+        log.error("reply could not be encoded: %s", error)
+        answer: dict[str, Any] = {"ok": False, "error": "reply could not be encoded"}
+        if isinstance(reply.get("id"), int | str):
+            answer["id"] = reply["id"]
+        return _encode(answer)
 
 
 TOO_LONG = f"line longer than {MAX_LINE} bytes"
@@ -114,7 +140,7 @@ class _Connection(socketserver.StreamRequestHandler):
             if isinstance(message, dict) and isinstance(message.get("id"), int | str):
                 reply = {**reply, "id": message["id"]}
             try:
-                self.wfile.write(_encode(reply))
+                self.wfile.write(_encode_reply(reply))
             except OSError:
                 return
 
@@ -172,7 +198,7 @@ class _Connection(socketserver.StreamRequestHandler):
         period = 1.0 / hz
         while not self.server.closing.is_set():
             try:
-                self.wfile.write(_encode({"event": "status", **self.server.snapshot()}))
+                self.wfile.write(_encode_reply({"event": "status", **self.server.snapshot()}))
             except OSError:
                 return
             time.sleep(period)

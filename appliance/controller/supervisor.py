@@ -362,14 +362,17 @@ class Supervisor:
         return []
 
     def _climb_progress(self, obs: Observation, p: float) -> list[Finding]:
-        """An inflation at full duty whose brisk rise stops dead: the reading or the pump is gone.
+        """An inflation whose brisk rise stops dead: the reading or the pump is gone.
 
         Judged only while inflating, when the limb is at rest: during a set a rep's top can
-        stall a refill. Only fresh, in-range samples fill the bins.
+        stall a refill. The taper near the set point counts too: a reading frozen there leaves
+        the regulator pumping on (at full duty once the taper sees no rise), and a thigh climbed
+        to the relief valve before the 4 s no-rise check. Only fresh, in-range samples fill
+        the bins.
         """
         climbing = (
             obs.state == State.INFLATING
-            and obs.pump_duty >= self.REFILL_FULL_DUTY
+            and obs.pump_duty >= self.PUMPING_DUTY
             and not obs.valve_open
         )
         if not climbing:

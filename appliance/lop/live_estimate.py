@@ -28,6 +28,8 @@ from appliance.lop.confirmation import Verdict, may_stop
 from appliance.lop.estimator import estimate_lop
 
 log = logging.getLogger(__name__)
+# A worker not answering by then is not coming: a Pi's fork server imports numpy in seconds.
+START_TIMEOUT_S = 15.0
 
 
 def judge(t_s: np.ndarray, pressure_mmHg: np.ndarray, arterial_fraction: float) -> Verdict:
@@ -54,13 +56,14 @@ class LiveEstimate:
         every_s: float,
         inline: bool,
         arterial_fraction: float,
-        start_worker: Callable[[], Executor] = worker,
+        start_worker: Callable[[], Executor] | None = None,
     ) -> None:
         self.every_s = every_s
         self.arterial_fraction = arterial_fraction
         self.inline = inline
         self._pool: Executor | None = None
         self._closed = False
+        self._error: BaseException | None = None
         self._lock = threading.Lock()
         self._t = array("d")
         self._p = array("d")
@@ -73,16 +76,24 @@ class LiveEstimate:
             # loop that calls this frozen and the pump as it was. So it starts on a thread of
             # its own, and estimates are handed over once it is up.
             threading.Thread(
-                target=self._start, args=(start_worker,), name="lop-worker-start", daemon=True
+                target=self._start,
+                args=(start_worker or worker,),
+                name="lop-worker-start",
+                daemon=True,
             ).start()
 
     def _start(self, start_worker: Callable[[], Executor]) -> None:
+        pool: Executor | None = None
         try:
             pool = start_worker()
-            pool.submit(int).result()  # the process exists and answers
-        except Exception:
-            # No estimates: the ramp then ends at its highest search pressure without a value.
+            pool.submit(int).result(timeout=START_TIMEOUT_S)  # the process exists and answers
+        except Exception as exc:
+            # Without estimates the ramp would climb blind to its highest search pressure:
+            # the next poll raises, and the measurement fails and vents.
             log.exception("the LOP estimator's worker process did not start")
+            self._error = exc
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
             return
         with self._lock:
             if not self._closed:
@@ -116,9 +127,11 @@ class LiveEstimate:
             if not self._pending.cancelled():
                 fresh = self.latest = self._pending.result()
             self._pending = None
+        if self._error is not None:
+            raise RuntimeError("its worker process did not start") from self._error
         due = now - self._last_submit >= self.every_s and len(self._t) > 1
-        pool = self._pool
-        if self._pending is None and due and self.ready:
+        pool = self._pool  # once: the starting thread may hand it over meanwhile
+        if self._pending is None and due and (self.inline or pool is not None):
             self._last_submit = now
             t = np.frombuffer(self._t, dtype=float).copy()
             p = np.frombuffer(self._p, dtype=float).copy()
