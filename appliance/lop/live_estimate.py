@@ -7,10 +7,10 @@ many of its calls, and an estimator working in a thread beside the loop made the
 wake-ups late by 2.8-2.9 ms at p99, against 0.5 ms with it in a process of its own (`python
 bench/tick.py`, desktop cores); a Pi's slower core would stretch that toward the stop path's
 20 ms. The worker is started by a fork server, not forked from the controller, whose other
-threads may hold locks, and on a thread of its own: the fork server's first start imports numpy,
-which froze the calling loop for 0.3-0.5 s on a desktop. In simulated time that does not follow the wall clock it runs inline:
-simulated time does not pass while it computes, so the outcome is that of a device whose
-estimate is instant.
+threads may hold locks, and on a thread of its own: the fork server's first start imports
+numpy, which froze the calling loop for 0.3-0.5 s on a desktop. In simulated time that does
+not follow the wall clock it runs inline: simulated time does not pass while it computes, so
+the outcome is that of a device whose estimate is instant.
 """
 
 from __future__ import annotations
