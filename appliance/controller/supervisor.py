@@ -92,7 +92,7 @@ class ShareWindow:
 
 
 class ClimbWatch:
-    """A climb at full duty that goes flat at once: the reading stopped following the cuff.
+    """A pumped climb that goes flat at once: the reading stopped following the cuff.
 
     A sensing line kinked (or a diaphragm stuck) mid-inflation freezes the reading while the
     electronics stay noisy, so the stuck check sees the code change and the no-rise check needs
