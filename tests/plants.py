@@ -92,6 +92,16 @@ class KinkedLinePlant(OffsetPlant):
         return self.inner.pressure_mmHg if self._trapped is None else self._trapped
 
 
+class FrozenReadingPlant(OffsetPlant):
+    """The sensing line kinks when `frozen_mmHg` is set: the transducer reads that from then on."""
+
+    frozen_mmHg: float | None = None
+
+    @property
+    def pressure_mmHg(self) -> float:
+        return self.inner.pressure_mmHg if self.frozen_mmHg is None else self.frozen_mmHg
+
+
 class SensingLineOffPlant(OffsetPlant):
     """The transducer's line pulled off the manifold when `off` is set: it reads the room."""
 

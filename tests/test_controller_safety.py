@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import math
+import random
+
 import pytest
 
 from appliance.controller.limits import SafetyLimits
-from appliance.controller.supervisor import State
+from appliance.controller.supervisor import ClimbWatch, FrozenWatch, State
+from appliance.exercise import exercise_at_true_lop
 from appliance.simulation import SimulatedAppliance, build_simulated
-from hardware.sim.cuff import CuffPlant, default_plant
-from tests.plants import KinkedLinePlant, LowReadingPlant, OffsetPlant, SensingLineOffPlant
+from hardware.sim.cuff import CuffPlant, default_plant, varied_plant
+from tests.plants import (
+    FrozenReadingPlant,
+    KinkedLinePlant,
+    LowReadingPlant,
+    OffsetPlant,
+    SensingLineOffPlant,
+)
 
 ARM = {"limb": "arm", "posture": "seated", "leak_orifice_mm": 0.0, "artefact_rate_per_min": 0.0}
 
@@ -108,6 +118,99 @@ def test_a_pump_that_dies_mid_set_deflates_as_a_dead_pump(limb: str, seed: int) 
     sim.run(5.0)
     sim.rig.pump_dead = True
     assert time_to_fault(sim, "PUMP_NO_RISE", 25.0) < 20.0
+
+
+@pytest.mark.parametrize(("seed", "at"), [(1, 0.95), (3, 0.95), (4, 0.98)])
+def test_a_sensing_line_kinked_as_an_arm_nears_its_set_point_deflates_in_under_a_second(
+    seed: int, at: float
+) -> None:
+    """An arm climbs so fast that the prediction stops the pump short of the set point; a
+    line kinked then left the reading frozen under it, the pump restarted at full duty, and
+    the climb check, cleared by the pause, never saw a brisk rise again: the 4 s no-rise check
+    came after the cuff had reached the relief valve (307 mmHg) on 8 of 12 seated arms kinked
+    at 95 or 98 % of the set point. The pause now only suspends
+    the climb check, and a climb of 150 mmHg/s is judged over 0.2 s as well."""
+    base = default_plant(seed, **ARM)
+    target = 0.8 * base.true_lop_mmHg
+    plant = KinkedLinePlant(base, at_mmHg=at * target)
+    highest = inflate_through_a_kink(plant, target, limit_s=20.0)
+    assert highest < target + 90.0, (highest, target)  # now +67-70 mmHg, for under 0.6 s
+
+
+def flat_after_a_brisk_climb(duty_when_flat: float) -> float | None:
+    """250 SPS: 0.6 s climbing at 150 mmHg/s at full duty, then flat; when the watch fires."""
+    watch = ClimbWatch()
+    for i in range(500):
+        t = i / 250
+        climbing = t < 0.6
+        p = 20.0 + 150.0 * min(t, 0.6)
+        if watch.add(t, p, 1.0 if climbing else duty_when_flat):
+            return t - 0.6
+    return None
+
+
+def test_a_brisk_climb_gone_flat_at_full_duty_is_judged_in_a_quarter_second() -> None:
+    took = flat_after_a_brisk_climb(1.0)
+    assert took is not None and took < 0.26
+
+
+def test_a_brisk_climb_gone_flat_at_a_tapered_duty_waits_for_the_long_window() -> None:
+    """A low-head pump at the taper's lower duty can move no air near its stall: only the
+    0.5 s window, with its reasoned margins, may call that flat."""
+    took = flat_after_a_brisk_climb(0.7)
+    assert took is not None and 0.5 <= took < 0.56
+
+
+@pytest.mark.parametrize(("limb", "seed"), [("arm", 0), ("arm", 1), ("leg", 2)])
+def test_a_sensing_line_kinked_while_holding_under_the_set_point_deflates_in_a_second(
+    limb: str, seed: int
+) -> None:
+    """Frozen 5 % under the set point (a rep's valley), the reading left the hold pump running
+    on a cuff it could not see: the no-rise check's 4 s took these arms to the relief valve
+    (307 mmHg) and the thigh 133 mmHg over. A pump driving a cuff whose reading stands still
+    within 0.5 mmHg for 0.5 s now faults."""
+    inner = default_plant(seed, **{**ARM, "limb": limb})
+    plant = FrozenReadingPlant(inner)
+    sim = make(plant)
+    target = 0.8 * inner.true_lop_mmHg
+    hold(sim, target)
+    plant.frozen_mmHg = inner.pressure_mmHg - 0.05 * target
+    start, highest = sim.clock.now(), 0.0
+    while not (sim.controller.state == State.FAULT and safe(sim)):
+        assert sim.clock.now() - start < 1.5, sim.controller.status()
+        sim.run(0.002)
+        highest = max(highest, inner.pressure_mmHg)
+    assert sim.controller.fault is not None and sim.controller.fault.value == "PUMP_NO_RISE"
+    assert highest < target + 70.0, (highest, target)
+
+
+def frozen_watch_fires_after(ripple_mmHg: float, noise_mmHg: float = 0.15) -> float | None:
+    """250 SPS of a reading standing at 150 mmHg with a 1.2 Hz ripple and Gaussian noise."""
+    rng = random.Random(1)
+    watch = FrozenWatch()
+    for i in range(1000):
+        t = i / 250
+        p = 150.0 + ripple_mmHg * math.sin(2 * math.pi * 1.2 * t) + rng.gauss(0.0, noise_mmHg)
+        if watch.add(t, p):
+            return t
+    return None
+
+
+def test_a_reading_that_stands_still_but_for_its_noise_is_called_frozen_in_half_a_second() -> None:
+    took = frozen_watch_fires_after(0.0)
+    assert took is not None and took < 0.6
+
+
+def test_a_heartbeat_ripple_of_a_millimetre_keeps_a_still_cuff_from_looking_frozen() -> None:
+    assert frozen_watch_fires_after(0.5) is None
+
+
+def test_a_thigh_relaxing_as_fast_as_its_refill_pumps_is_not_a_frozen_reading() -> None:
+    """Varied plant 1023: for 0.3 s the relaxing thigh matched the refill's flow and the cuff
+    stood within 0.46 mmHg, which a 0.3 s frozen-reading window called a kink mid-set."""
+    plant = varied_plant(1023)
+    run = exercise_at_true_lop(plant, 1023, sets=(30,))
+    assert run.final_state == "HOLDING", run.alarms
 
 
 def test_cuff_off_no_rise() -> None:

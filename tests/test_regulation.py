@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 
 import pytest
@@ -67,6 +68,40 @@ def test_a_low_head_pump_reaches_a_set_point_near_its_stall_pressure() -> None:
     assert c.state == State.HOLDING
     assert abs(plant.pressure_mmHg - 240.0) < 0.05 * 240.0
     assert peak < 240.0 + 15.0
+
+
+@pytest.mark.parametrize(
+    ("overrides", "seed"),
+    [
+        ({"lop_mmHg": 300.0, "leak_orifice_mm": 0.08}, 3),
+        ({"pump_stall_mmHg": 330.0, "pump_min_duty": 0.35, "leak_orifice_mm": 0.05}, 4),
+    ],
+    ids=["bom-pump", "low-head-pump"],
+)
+def test_a_hold_pump_near_its_stall_pressure_keeps_topping_up_a_small_leak(overrides, seed) -> None:
+    """Holding at 240 mmHg, the hold pump's duty fell toward pump_min_duty as the gap closed,
+    which near its stall moves no air: with a small leak the cuff sat under the stop level,
+    the pump ran on without a rise and the supervisor faulted PUMP_NO_RISE 32 s (BOM pump) and
+    51 s (low-head pump) into a still hold. A stalled hold pump now climbs in duty."""
+    plant = default_plant(seed, limb="leg", artefact_rate_per_min=0.0, **overrides)
+    sim = build_simulated(plant, seed)
+    sim.run(0.3)
+    c = sim.controller
+    assert c.handle({"cmd": "configure", "limb": "leg", "lop_mmHg": 300.0})["ok"]
+    assert c.handle({"cmd": "inflate", "target_mmHg": 240.0})["ok"]
+    assert sim.run_until(lambda: c.state == State.HOLDING, 30.0)
+    low = math.inf
+
+    def track(rec) -> None:
+        nonlocal low
+        low = min(low, plant.pressure_mmHg)
+
+    c.on_tick = track
+    sim.run_until(lambda: c.state != State.HOLDING, 60.0)
+    codes = {code.value for _, code in c.alarms.raised}
+    assert c.state == State.HOLDING, codes
+    assert "PUMP_NO_RISE" not in codes
+    assert low > 0.95 * 240.0
 
 
 def exercise(plant, seed: int, sets: tuple[int, ...] = (15,), rest_s: float = 30.0):

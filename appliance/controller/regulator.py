@@ -6,7 +6,8 @@ Holding is a predictive two-sided band controller rather than a PID on the raw s
 - inside the band nothing moves: the heartbeat ripple and small drifts cause no clicks, which is
   what cuts valve openings and pump starts to a fraction of an on/off controller's;
 - the pump never runs below its stall duty (dead band: PWM there only heats the motor) and its duty
-  is proportional to the deficit with no integrator, so there is nothing to wind up;
+  is proportional to the deficit with no integrator, so there is nothing to wind up; only a pump
+  that shows no rise for a second (near its stall pressure) climbs in duty until it stops;
 - after a rep that had to be vented, the pump starts at full duty as soon as the relaxing muscle
   turns the pressure down near the set point (refill), and never starts while a rep is rising;
   the raw reading after the valve has shut tells the relaxation from a vent pulse's own dip;
@@ -82,6 +83,13 @@ class RegulatorTuning:
     approach_frac: float = 0.03
     approach_min_duty: float = 0.7
     approach_min_rise_frac: float = 0.02  # per second: slower than this the taper has stalled
+    # Holding, the pump's duty falls toward pump_min_duty as the gap closes; near its stall
+    # pressure (a high set point, a low-head pump) that moves no air, and with a small leak the
+    # cuff then sat under the stop level with the pump running until the supervisor called it
+    # dead. A hold pump on for stall_after_s and rising slower than approach_min_rise_frac
+    # climbs stall_boost_per_s of duty a second; sooner, it would also push the reps' refills.
+    stall_after_s: float = 1.0
+    stall_boost_per_s: float = 0.5
     # Two loop polls: a small arm cuff behind a wide valve loses 10 % of its pressure in 6 ms.
     min_pulse_s: float = 0.004
     max_pulse_s: float = 0.25
@@ -148,6 +156,8 @@ class PredictiveBandRegulator:
         self._pulse: tuple[float, float, float, float] | None = None  # t0, p0, slope0, length
         self._vented_at = float("-inf")
         self._pump_changed_at = float("-inf")
+        self._boost = 0.0
+        self._last_hold_t: float | None = None
         self._episode_t = float("-inf")
         self._episode_total = 0.0
         self._last_episode = 0.0
@@ -340,8 +350,24 @@ class PredictiveBandRegulator:
         elif self._pumping:
             deficit_frac = max(0.0, -error) / target
             duty = min(1.0, tn.pump_min_duty + tn.pump_gain_per_frac * deficit_frac)
-            duty = self._tame(duty, p)
+            duty = min(1.0, self._tame(duty, p) + self._stall_boost(now, f, target))
+        else:
+            self._boost = 0.0
+        self._last_hold_t = now
         return Actuation(duty, False)
+
+    def _stall_boost(self, now: float, f: PressureFilter, target: float) -> float:
+        """Extra duty for a hold pump that has stalled short of its stop level.
+
+        It grows only while the pump, on long enough to have shown a rise, shows none; it is kept
+        until the pump stops: dropping it as soon as the cuff rose would stall it again.
+        """
+        tn = self.tuning
+        dt = 0.0 if self._last_hold_t is None else max(0.0, now - self._last_hold_t)
+        on_for = now - self._pump_changed_at
+        if on_for >= tn.stall_after_s and f.slope < tn.approach_min_rise_frac * target:
+            self._boost += tn.stall_boost_per_s * dt
+        return self._boost
 
     def _tame(self, duty: float, p: float) -> float:
         """Scale a strong pump on a small cuff down to the reference pump's rise.
