@@ -30,10 +30,49 @@ class HoldMetrics:
     rep_valley_pct: float
     valve_openings_per_min: float
     pump_starts_per_min: float
+    # The same over the reps alone (rests left out, where holding is easier): NaN without reps.
+    sets_within_5_pct: float = float("nan")
+    sets_within_10_pct: float = float("nan")
+    sets_actuations_per_min: float = float("nan")
 
     @property
     def actuations_per_min(self) -> float:
         return self.valve_openings_per_min + self.pump_starts_per_min
+
+
+def _share_within(points: Sequence[HoldPoint], target: float, frac: float) -> float:
+    """Percent of `points` whose true pressure is within `frac` of `target`."""
+    near = sum(1 for p in points if abs(p.plant_mmHg - target) <= frac * target)
+    return 100.0 * near / len(points)
+
+
+def _actuations(
+    points: Sequence[HoldPoint], counted: Sequence[bool] | None = None
+) -> tuple[int, int]:
+    """Valve openings and pump starts, at the points `counted` marks (all by default)."""
+    opens = starts = 0
+    for i in range(1, len(points)):
+        if counted is None or counted[i]:
+            prev, cur = points[i - 1], points[i]
+            opens += cur.valve_open and not prev.valve_open
+            starts += cur.pump_duty > 0 and prev.pump_duty == 0
+    return opens, starts
+
+
+def _ticks_s(points: Sequence[HoldPoint], counted: Sequence[bool]) -> float:
+    """Time covered by the marked points, each counting from the point before it."""
+    return sum(points[i].t - points[i - 1].t for i in range(1, len(points)) if counted[i])
+
+
+def _in_windows(points: Sequence[HoldPoint], windows: Sequence[tuple[float, float]]) -> list[bool]:
+    """For each point (in time order), whether it lies in one of the (start, end) windows."""
+    ordered = sorted(windows)
+    flags, i = [], 0
+    for p in points:
+        while i < len(ordered) and ordered[i][1] <= p.t:
+            i += 1
+        flags.append(i < len(ordered) and ordered[i][0] <= p.t)
+    return flags
 
 
 def hold_metrics(
@@ -52,13 +91,7 @@ def hold_metrics(
     window = [p for p in points if start_t <= p.t <= end_t]
     if len(window) < 2:
         raise ValueError("no trace in the exercise window")
-    n = len(window)
-    in5 = sum(1 for p in window if abs(p.plant_mmHg - target) <= 0.05 * target) / n
-    in10 = sum(1 for p in window if abs(p.plant_mmHg - target) <= 0.10 * target) / n
-    opens = starts = 0
-    for prev, cur in zip(window, window[1:], strict=False):
-        opens += cur.valve_open and not prev.valve_open
-        starts += cur.pump_duty > 0 and prev.pump_duty == 0
+    opens, starts = _actuations(window)
     minutes = (window[-1].t - window[0].t) / 60.0
     rep_peaks, rep_valleys = [], []
     for r0, r1 in reps:
@@ -68,11 +101,22 @@ def hold_metrics(
             rep_valleys.append(min(in_rep))
     peak = max(p.plant_mmHg for p in window)
     valley = min(p.plant_mmHg for p in window)
+    flags = _in_windows(window, reps)
+    in_sets = [p for p, inside in zip(window, flags, strict=True) if inside]
+    sets = {}
+    if len(in_sets) >= 2:
+        # A tick counts when it falls in a rep: a rest's actuations are left out with its time.
+        sets = {
+            "sets_within_5_pct": _share_within(in_sets, target, 0.05),
+            "sets_within_10_pct": _share_within(in_sets, target, 0.10),
+            "sets_actuations_per_min": sum(_actuations(window, flags))
+            / (_ticks_s(window, flags) / 60.0),
+        }
     return HoldMetrics(
         target_mmHg=target,
         duration_s=window[-1].t - window[0].t,
-        within_5_pct=100.0 * in5,
-        within_10_pct=100.0 * in10,
+        within_5_pct=_share_within(window, target, 0.05),
+        within_10_pct=_share_within(window, target, 0.10),
         peak_pct=100.0 * peak / target,
         valley_pct=100.0 * valley / target,
         rep_peak_pct=100.0 * (sum(rep_peaks) / len(rep_peaks) if rep_peaks else peak) / target,
@@ -81,4 +125,5 @@ def hold_metrics(
         / target,
         valve_openings_per_min=opens / minutes,
         pump_starts_per_min=starts / minutes,
+        **sets,
     )

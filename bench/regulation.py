@@ -4,8 +4,10 @@ Prints, per controller: share of exercise time within +-5 % and +-10 % of target
 pressure, pulsations included, from first reaching the target), peaks and valleys as % of target
 (worst over the run, and the mean of each rep's extremes as Swain 2025 reports them), valve
 openings and pump starts per minute, and actuations relative to an on/off controller at +-3 mmHg
-on the same patients. Then the same on `varied_plant` patients (cuff, pump, valve, leak,
-contraction size and cadence it was not tuned on), and the stop-to-valve-open latency.
+on the same patients; then time in band and actuations over the reps alone, as the rests
+(cuff still inflated, limb still) are the easy part. Then the same on `varied_plant` patients
+(cuff, pump, valve, leak, contraction size and cadence it was not tuned on), and the
+stop-to-valve-open latency.
 
     python bench/regulation.py [--patients N] [--varied N] [--jobs 2] [--limb leg] [--pump-mL-s F]
 """
@@ -44,6 +46,9 @@ class Outcome:
     rep_valley: float = 0.0
     valve_per_min: float = 0.0
     pump_per_min: float = 0.0
+    sets_within5: float = 0.0
+    sets_within10: float = 0.0
+    sets_act_per_min: float = 0.0
 
 
 def regulator_for(name: str):
@@ -73,6 +78,9 @@ def run_one(job: tuple[str, str, int, dict]) -> Outcome:
         m.rep_valley_pct,
         m.valve_openings_per_min,
         m.pump_starts_per_min,
+        m.sets_within_5_pct,
+        m.sets_within_10_pct,
+        m.sets_actuations_per_min,
     )
 
 
@@ -133,6 +141,20 @@ def summarise(title: str, outcomes: list[Outcome]) -> None:
             f" {statistics.mean(o.pump_per_min for o in ok):8.1f} {act:7.1f}"
             f" {act / base_act if base_act else float('nan'):6.2f}"
         )
+    sets_base = [o.sets_act_per_min for o in base if o.ok]
+    print(f"{'reps alone':16} {'':>8} {'in+-5%':>16} {'in+-10%':>14} {'act/min':>9} {'vs +-3':>6}")
+    for name, rows in by.items():
+        ok = [o for o in rows if o.ok]
+        if ok:
+            act = statistics.mean(o.sets_act_per_min for o in ok)
+            ratio = act / statistics.mean(sets_base) if sets_base else float("nan")
+            print(
+                f"{name:16} {'':>8} {statistics.mean(o.sets_within5 for o in ok):6.2f}"
+                f" (min {min(o.sets_within5 for o in ok):5.1f})"
+                f"{statistics.mean(o.sets_within10 for o in ok):7.2f}"
+                f" (min {min(o.sets_within10 for o in ok):5.1f})"
+                f" {act:8.1f} {ratio:6.2f}"
+            )
     ours = [o for o in by["predictive-band"] if o.ok]
     for limb in ("arm", "leg"):
         ok = [o for o in ours if o.limb == limb]
