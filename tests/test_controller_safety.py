@@ -184,6 +184,22 @@ def test_a_sensing_line_kinked_while_holding_under_the_set_point_deflates_in_a_s
     assert highest < target + 70.0, (highest, target)
 
 
+@pytest.mark.parametrize(("limb", "over"), [("arm", 0.06), ("leg", 0.10)])
+def test_a_sensing_line_kinked_over_the_vent_level_is_called_out_not_vented_empty(
+    limb: str, over: float
+) -> None:
+    """Frozen above the vent level (a rep's top), the reading had the regulator vent the cuff
+    to nothing, pulse after pulse, while the screen showed the set point and nothing alarmed
+    for as long as it lasted. Vents that leave the reading standing now fault VALVE_STUCK."""
+    inner = default_plant(1, **{**ARM, "limb": limb})
+    plant = FrozenReadingPlant(inner)
+    sim = make(plant)
+    target = 0.8 * inner.true_lop_mmHg
+    hold(sim, target)
+    plant.frozen_mmHg = (1.0 + over) * target
+    assert time_to_fault(sim, "VALVE_STUCK", 1.0) < 1.0
+
+
 def frozen_watch_fires_after(ripple_mmHg: float, noise_mmHg: float = 0.15) -> float | None:
     """250 SPS of a reading standing at 150 mmHg with a 1.2 Hz ripple and Gaussian noise."""
     rng = random.Random(1)

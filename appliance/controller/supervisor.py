@@ -236,6 +236,12 @@ class Supervisor:
     DRIVING_OVER_DEAD_ZONE = 0.2
     DRIVING_MAX_DUTY = 0.95
     GRIP_mmHg = 20.0
+    # Vent pulses within FrozenWatch's window that must have moved the reading: each one is
+    # sized to take several mmHg off (the shortest takes 0.4 % off a thigh cuff, 2.4 % off an
+    # arm's), and the regulator opens again within the window only while a rep pushes the
+    # pressure up, which moves the reading too.
+    VENTS_IN_WINDOW = 3
+    VENT_OPEN_SHARE = 0.2  # or open this much of the window: 0.1 s empties 10 % of a thigh cuff
     PUMPING_OVER_DEAD_ZONE = 0.1
     # Pump running more than this share of a vent-free 7 s while holding = compensating a leak.
     # With the BOM's 9 L/min pump, holding still on an intact cuff keeps it at 0 %, a 0.2 mm hole
@@ -281,6 +287,10 @@ class Supervisor:
         self._climb_since: float | None = None
         self._frozen = FrozenWatch()
         self._frozen_since: float | None = None
+        self._vent_frozen = FrozenWatch()
+        self._vent_opened: deque[float] = deque()
+        self._vent_share = ShareWindow(FrozenWatch.WINDOW_S)
+        self._was_open = False
         self._valve_since: float | None = None
         self._valve_start_p = 0.0
         self._outside_since: float | None = None
@@ -301,6 +311,10 @@ class Supervisor:
         self._climb_since = None
         self._frozen.clear()
         self._frozen_since = None
+        self._vent_frozen.clear()
+        self._vent_opened.clear()
+        self._vent_share.clear()
+        self._was_open = False
         self._valve_since = None
         self._outside_since = None
         self._leak_since = None
@@ -342,6 +356,7 @@ class Supervisor:
             findings += self._pump_progress(obs, p)
             findings += self._climb_progress(obs, p)
             findings += self._frozen_progress(obs, p)
+            findings += self._vent_progress(obs, p)
             findings += self._valve_progress(obs, p)
             findings += self._window(obs)
         findings += self._leak(obs)
@@ -505,6 +520,34 @@ class Supervisor:
         if self._frozen.add(obs.now, p):
             return [Finding(AlarmCode.PUMP_NO_RISE, True)]
         return []
+
+    def _vent_progress(self, obs: Observation, p: float) -> list[Finding]:
+        """Holding, the valve vents again and again while the reading stands still.
+
+        A sensing line kinked above the vent level left the regulator venting the cuff empty,
+        pulse after pulse, while the screen showed the set point and nothing alarmed; a valve
+        stuck shut looks the same from here. Either way the cuff is not what the reading says:
+        fault VALVE_STUCK, whose advice is to release the cuff by hand.
+        """
+        if obs.state != State.HOLDING or p < self.GRIP_mmHg:
+            self._vent_frozen.clear()
+            self._vent_opened.clear()
+            self._vent_share.clear()
+            self._was_open = obs.valve_open
+            return []
+        if obs.valve_open and not self._was_open:
+            self._vent_opened.append(obs.now)
+        self._was_open = obs.valve_open
+        while self._vent_opened and obs.now - self._vent_opened[0] > FrozenWatch.WINDOW_S:
+            self._vent_opened.popleft()
+        self._vent_share.add(obs.now, obs.valve_open)
+        if self._range_bad or not self._vent_frozen.add(obs.now, p):
+            return []
+        vented = (
+            len(self._vent_opened) >= self.VENTS_IN_WINDOW
+            or self._vent_share.share() >= self.VENT_OPEN_SHARE
+        )
+        return [Finding(AlarmCode.VALVE_STUCK, True)] if vented else []
 
     def _pumping_duty(self, obs: Observation, p: float) -> float:
         """The duty from which the pump must move air, so the pressure must rise.
