@@ -7,7 +7,8 @@ Holding is a predictive two-sided band controller rather than a PID on the raw s
   what cuts valve openings and pump starts to a fraction of an on/off controller's;
 - the pump never runs below its stall duty (dead band: PWM there only heats the motor) and its duty
   is proportional to the deficit with no integrator, so there is nothing to wind up; only a pump
-  that shows no rise for a second (near its stall pressure) climbs in duty until it stops;
+  that shows no rise for a second at a set point near its stall pressure climbs in duty (by
+  at most 0.4) until it stops;
 - after a rep that had to be vented, the pump starts at full duty as soon as the relaxing muscle
   turns the pressure down near the set point (refill), and never starts while a rep is rising;
   the raw reading after the valve has shut tells the relaxation from a vent pulse's own dip;
@@ -90,6 +91,11 @@ class RegulatorTuning:
     # climbs stall_boost_per_s of duty a second; sooner, it would also push the reps' refills.
     stall_after_s: float = 1.0
     stall_boost_per_s: float = 0.5
+    # Only where the pump's minimum duty is near its dead zone at the set point, and never more
+    # than max_stall_boost: a reading frozen under the set point also shows no rise, and a blind
+    # pump boosted on a small arm cuff climbed higher before the supervisor saw it.
+    stall_near_dead_zone: float = 0.05
+    max_stall_boost: float = 0.4
     # Two loop polls: a small arm cuff behind a wide valve loses 10 % of its pressure in 6 ms.
     min_pulse_s: float = 0.004
     max_pulse_s: float = 0.25
@@ -306,6 +312,7 @@ class PredictiveBandRegulator:
         ):
             # One bleed pulse sized to bring the pressure back to the aim above the set point.
             self._pumping = self._refilling = False
+            self._boost = 0.0
             excess = max(p, predicted) - (target + self._band(target, aim_frac))
             if spike:
                 excess = self._spike_excess(now, excess, target)
@@ -329,6 +336,7 @@ class PredictiveBandRegulator:
             if stop and since_pump >= tn.min_pump_on_s:
                 self._pumping = self._refilling = False
                 self._pump_changed_at = now
+                self._boost = 0.0
         elif self._refill_due(now, f, target):
             self._pumping = self._refilling = True
             self._refilled_episode = self._episode_start
@@ -344,6 +352,7 @@ class PredictiveBandRegulator:
         ):
             self._pumping = True
             self._pump_changed_at = now
+            self._boost = 0.0
         duty = 0.0
         if self._refilling:
             duty = 1.0
@@ -363,10 +372,12 @@ class PredictiveBandRegulator:
         until the pump stops: dropping it as soon as the cuff rose would stall it again.
         """
         tn = self.tuning
+        if dead_zone_duty(target) < tn.pump_min_duty - tn.stall_near_dead_zone:
+            return 0.0
         dt = 0.0 if self._last_hold_t is None else max(0.0, now - self._last_hold_t)
         on_for = now - self._pump_changed_at
         if on_for >= tn.stall_after_s and f.slope < tn.approach_min_rise_frac * target:
-            self._boost += tn.stall_boost_per_s * dt
+            self._boost = min(tn.max_stall_boost, self._boost + tn.stall_boost_per_s * dt)
         return self._boost
 
     def _tame(self, duty: float, p: float) -> float:
