@@ -199,10 +199,11 @@ class FrozenWatch:
     A sensing line kinked while holding (a rep's valley, or a set point the reading never
     reaches) left the hold pump running on a reading frozen under the set point: the no-rise
     check's 4 s, made long so a relaxing limb can outpace a refill, took arms to the relief
-    valve and thighs 100-130 mmHg over. A cuff whose pump runs well above its dead zone moves:
-    it rises, a heartbeat ripples it, or a rep swings it; a relaxing limb can cancel the pump's
-    rise for a moment, never the heartbeat too for WINDOW_S. Only a reading cut off from the
-    cuff stays within FLAT_mmHg (the electronics' noise, averaged in bins) that long.
+    valve and thighs 100-130 mmHg over. A cuff whose pump is driven hard moves: it rises, a
+    heartbeat ripples it, or a rep swings it. A relaxing limb can cancel a modest pump's rise
+    for a while, and the heartbeat is weak at low set points, so the supervisor judges only a
+    pump at DRIVING_MIN_DUTY or more, and only a reading within FLAT_mmHg (the electronics'
+    noise, averaged in bins) for WINDOW_S is called cut off.
     """
 
     # A relaxing thigh can match a modest hold pump's flow for a while, and at 40-60 % of LOP
@@ -490,19 +491,25 @@ class Supervisor:
             self._climb.pause()
             self._climb_since = None
             return []
-        if self._climb_since is None:
-            self._climb_since = obs.now
-        if self._range_bad or obs.now - self._climb_since < self.SPIN_UP_S:
-            return []  # an out-of-range sample left `p` as it was; a restarting pump lags
-        if self._climb.add(obs.now, p, obs.pump_duty):
+        self._climb_since, judged = self._spun_up(self._climb_since, obs.now)
+        if judged and self._climb.add(obs.now, p, obs.pump_duty):
             return [Finding(AlarmCode.PUMP_NO_RISE, True)]
         return []
+
+    def _spun_up(self, since: float | None, now: float) -> tuple[float, bool]:
+        """When the pump reached its duty, and whether this sample may be judged yet.
+
+        Not before SPIN_UP_S (a restarting pump lags), nor out of range (such a sample left
+        the pressure as it was).
+        """
+        since = now if since is None else since
+        return since, not self._range_bad and now - since >= self.SPIN_UP_S
 
     def _frozen_progress(self, obs: Observation, p: float) -> list[Finding]:
         """The pump drives a gripping cuff while the reading stands still: it is cut off.
 
-        Inflating or holding, from SPIN_UP_S after the pump reached a duty that must move air;
-        see FrozenWatch for why no limb, rep or heartbeat can look like this.
+        Inflating or holding, from SPIN_UP_S after the pump reached a duty that must move air
+        briskly; see FrozenWatch for why a limb, rep or heartbeat does not look like this.
         """
         driving_duty = min(
             self.DRIVING_MAX_DUTY,
@@ -518,11 +525,8 @@ class Supervisor:
             self._frozen.clear()
             self._frozen_since = None
             return []
-        if self._frozen_since is None:
-            self._frozen_since = obs.now
-        if self._range_bad or obs.now - self._frozen_since < self.SPIN_UP_S:
-            return []
-        if self._frozen.add(obs.now, p):
+        self._frozen_since, judged = self._spun_up(self._frozen_since, obs.now)
+        if judged and self._frozen.add(obs.now, p):
             return [Finding(AlarmCode.PUMP_NO_RISE, True)]
         return []
 
