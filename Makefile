@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 APT_STAMP := $(VENV)/.apt
 PYTHON ?= python3
-# Build deps of systemd-python, the browser for UI tests, systemd-analyze for unit checks.
-APT_PACKAGES := libsystemd-dev pkg-config chromium systemd
+# Build deps of systemd-python, the browser for UI tests, systemd-analyze for unit checks,
+# sfdisk for the image layout check.
+APT_PACKAGES := libsystemd-dev pkg-config chromium systemd fdisk
 APT := $(if $(shell command -v sudo 2>/dev/null),sudo ,)apt-get
 
 .PHONY: run test screenshots test-slow bench lint format deps image image-test release vendor clean

@@ -141,6 +141,11 @@ def summarise(title: str, outcomes: list[Outcome]) -> None:
             f" {statistics.mean(o.pump_per_min for o in ok):8.1f} {act:7.1f}"
             f" {act / base_act if base_act else float('nan'):6.2f}"
         )
+    ours = [o for o in by["predictive-band"] if o.ok]
+    for limb in ("arm", "leg"):
+        ok = [o for o in ours if o.limb == limb]
+        if ok and len(ok) < len(ours):
+            print(f"{'  of which ' + limb:16} {len(ok):>3} {'':>4} {quality(ok)}")
     sets_base = [o.sets_act_per_min for o in base if o.ok]
     print(f"{'reps alone':16} {'':>8} {'in+-5%':>16} {'in+-10%':>14} {'act/min':>9} {'vs +-3':>6}")
     for name, rows in by.items():
@@ -155,11 +160,6 @@ def summarise(title: str, outcomes: list[Outcome]) -> None:
                 f" (min {min(o.sets_within10 for o in ok):5.1f})"
                 f" {act:8.1f} {ratio:6.2f}"
             )
-    ours = [o for o in by["predictive-band"] if o.ok]
-    for limb in ("arm", "leg"):
-        ok = [o for o in ours if o.limb == limb]
-        if ok and len(ok) < len(ours):
-            print(f"{'  of which ' + limb:16} {len(ok):>3} {'':>4} {quality(ok)}")
     failures = [o for o in outcomes if not o.ok]
     for o in failures:
         print(f"  not completed: {o.controller} seed {o.seed} ({o.limb}) ended {o.state}")
