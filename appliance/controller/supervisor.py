@@ -206,10 +206,8 @@ class FrozenWatch:
     noise, averaged in bins) for WINDOW_S is called cut off.
     """
 
-    # A relaxing thigh can match a modest hold pump's flow for a while, and at 40-60 % of LOP
-    # its heartbeat is weak: at 0.5-0.75 duty, windows on slow (3 s) reps spanned 0.46 mmHg.
-    # Only a pump driven hard (DRIVING_MIN_DUTY) is judged, and only a window flatter than that
-    # by half; the simulated electronics' noise spans about 0.15.
+    # On slow (3 s) reps at 40-60 % of LOP, a hold pump at 0.5-0.75 duty left windows within
+    # 0.46 mmHg; the simulated electronics' noise spans about 0.15.
     WINDOW_S = 0.5
     FLAT_mmHg = 0.3
 
