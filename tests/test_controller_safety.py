@@ -127,7 +127,7 @@ def test_a_sensing_line_kinked_as_an_arm_nears_its_set_point_deflates_in_under_a
     """An arm climbs so fast that the prediction stops the pump short of the set point; a
     line kinked then left the reading frozen under it, the pump restarted at full duty, and
     the climb check, cleared by the pause, never saw a brisk rise again: the 4 s no-rise check
-    came after the cuff had reached the relief valve (307 mmHg) on 8 of 12 seated arms kinked
+    came after the cuff had reached the relief valve (307 mmHg) on 9 of 12 seated arms kinked
     at 95 or 98 % of the set point. The pause now only suspends
     the climb check, and a climb of 150 mmHg/s is judged over 0.2 s as well."""
     base = default_plant(seed, **ARM)
@@ -167,7 +167,7 @@ def test_a_sensing_line_kinked_while_holding_under_the_set_point_deflates_in_a_s
 ) -> None:
     """Frozen 5 % under the set point (a rep's valley), the reading left the hold pump running
     on a cuff it could not see: the no-rise check's 4 s took these arms to the relief valve
-    (307 mmHg) and the thigh 133 mmHg over. A pump driven hard (0.8 duty or more) into a cuff
+    (306-307 mmHg) and the thigh 87 mmHg over. A pump driven hard (0.8 duty or more) into a cuff
     whose reading stands still within 0.3 mmHg for 0.5 s now faults. (A strong pump that the
     regulator runs under 0.8 on an arm is still left to the 4 s check: see docs/safety.md.)"""
     inner = default_plant(seed, **{**ARM, "limb": limb})
