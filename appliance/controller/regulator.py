@@ -312,7 +312,6 @@ class PredictiveBandRegulator:
         ):
             # One bleed pulse sized to bring the pressure back to the aim above the set point.
             self._pumping = self._refilling = False
-            self._boost = 0.0
             excess = max(p, predicted) - (target + self._band(target, aim_frac))
             if spike:
                 excess = self._spike_excess(now, excess, target)
@@ -336,7 +335,6 @@ class PredictiveBandRegulator:
             if stop and since_pump >= tn.min_pump_on_s:
                 self._pumping = self._refilling = False
                 self._pump_changed_at = now
-                self._boost = 0.0
         elif self._refill_due(now, f, target):
             self._pumping = self._refilling = True
             self._refilled_episode = self._episode_start
@@ -360,8 +358,6 @@ class PredictiveBandRegulator:
             deficit_frac = max(0.0, -error) / target
             duty = min(1.0, tn.pump_min_duty + tn.pump_gain_per_frac * deficit_frac)
             duty = min(1.0, self._tame(duty, p) + self._stall_boost(now, f, target))
-        else:
-            self._boost = 0.0
         self._last_hold_t = now
         return Actuation(duty, False)
 
@@ -369,7 +365,8 @@ class PredictiveBandRegulator:
         """Extra duty for a hold pump that has stalled short of its stop level.
 
         It grows only while the pump, on long enough to have shown a rise, shows none; it is kept
-        until the pump stops: dropping it as soon as the cuff rose would stall it again.
+        for the rest of the run (dropping it as soon as the cuff rose would stall it again) and
+        starts from nothing with the next: only the start of a hold-pump run sets it to 0.
         """
         tn = self.tuning
         if dead_zone_duty(target) < tn.pump_min_duty - tn.stall_near_dead_zone:

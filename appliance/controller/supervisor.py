@@ -289,7 +289,7 @@ class Supervisor:
         self._frozen = FrozenWatch()
         self._frozen_since: float | None = None
         self._vent_frozen = FrozenWatch()
-        self._vent_opened: deque[float] = deque()
+        self._vent_opened = ShareWindow(FrozenWatch.WINDOW_S)  # ticks the valve opened on
         self._vent_share = ShareWindow(FrozenWatch.WINDOW_S)
         self._was_open = False
         self._valve_since: float | None = None
@@ -542,16 +542,13 @@ class Supervisor:
             self._vent_share.clear()
             self._was_open = obs.valve_open
             return []
-        if obs.valve_open and not self._was_open:
-            self._vent_opened.append(obs.now)
+        self._vent_opened.add(obs.now, obs.valve_open and not self._was_open)
         self._was_open = obs.valve_open
-        while self._vent_opened and obs.now - self._vent_opened[0] > FrozenWatch.WINDOW_S:
-            self._vent_opened.popleft()
         self._vent_share.add(obs.now, obs.valve_open)
         if self._range_bad or not self._vent_frozen.add(obs.now, p):
             return []
         vented = (
-            len(self._vent_opened) >= self.VENTS_IN_WINDOW
+            self._vent_opened.count() >= self.VENTS_IN_WINDOW
             or self._vent_share.share() >= self.VENT_OPEN_SHARE
         )
         return [Finding(AlarmCode.VALVE_STUCK, True)] if vented else []
