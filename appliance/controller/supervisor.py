@@ -211,11 +211,13 @@ class FrozenWatch:
     WINDOW_S = 0.5
     FLAT_mmHg = 0.3
 
-    def __init__(self) -> None:
-        self.bins = Bins(Bins.per(self.WINDOW_S) + 1)
+    def __init__(self, window_s: float = WINDOW_S) -> None:
+        self.bins = Bins(Bins.per(window_s) + 1)
+        self.since: float | None = None  # when the pump reached a duty this watch judges
 
     def clear(self) -> None:
         self.bins.clear()
+        self.since = None
 
     def add(self, now: float, p: float) -> bool:
         """Feed one sample while the pump drives hard; True once the bins span a flat window."""
@@ -223,6 +225,97 @@ class FrozenWatch:
             return False
         levels = [level for level, _ in self.bins.closed]
         return max(levels) - min(levels) < self.FLAT_mmHg
+
+
+class DueRiseWatch:
+    """A reading that stands still through the rise the pump must have given the cuff by now.
+
+    A strong pump on a small arm cuff is run well under full duty, and FrozenWatch, which
+    judges only a pump driven hard, left such arms kinked under the set point to the 4 s check
+    (88-129 mmHg over). Each sample adds the rise the pump is due to give at its duty (see
+    PumpRise); once the newest bins are due RISE_mmHg between them, over at least MIN_WINDOW_S,
+    and their levels span under FrozenWatch.FLAT_mmHg, the reading is cut off from the cuff. A
+    limb relaxing at just the pump's rate for that long, to a tenth of a millimetre, is not
+    seen on arms, whose reps swing 6-8 % of the set point.
+    """
+
+    RISE_mmHg = 10.0
+    MIN_WINDOW_S = 0.3
+    MAX_WINDOW_S = 1.25
+
+    def __init__(self) -> None:
+        self.bins = Bins(Bins.per(self.MAX_WINDOW_S) + 1)
+        self._due: deque[float] = deque(maxlen=self.bins.closed.maxlen)
+        self.clear()
+
+    def clear(self) -> None:
+        self.bins.clear()
+        self._due.clear()
+        self._sum = 0.0
+        self._last: float | None = None
+        self.since: float | None = None
+
+    def add(self, now: float, p: float, due_per_s: float) -> bool:
+        """Feed one sample and the rise due per second now; True once a due rise stood still."""
+        if self.bins.add(now, p):
+            self._due.append(self._sum)
+            self._sum = 0.0
+        self._sum += due_per_s * (now - self._last if self._last is not None else 0.0)
+        self._last = now
+        due, levels = 0.0, []
+        for (level, _), rise in zip(reversed(self.bins.closed), reversed(self._due), strict=True):
+            due += rise
+            levels.append(level)
+            span = len(levels) * Bins.BIN_S
+            if due >= self.RISE_mmHg and span >= self.MIN_WINDOW_S - 1e-9:
+                return max(levels) - min(levels) < FrozenWatch.FLAT_mmHg
+        return False
+
+
+class PumpRise:
+    """How fast the pump lifts this cuff at full duty, measured on each inflation's climb.
+
+    From half the set point (the bladder grips) to nine tenths of it, at full duty without a
+    break: what the pump does to this cuff on this limb, so the supervisor can tell how far a
+    running pump must move the reading, whatever the pump's and the cuff's make.
+    """
+
+    FROM_FRAC = 0.5
+    TO_FRAC = 0.9
+    MIN_SPAN_S = 0.1
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.per_s: float | None = None  # mmHg a second at full duty
+        self.at_mmHg = 0.0  # the middle of the climb it was measured over
+        self._start: tuple[float, float] | None = None
+
+    def add(self, now: float, p: float, target: float, at_full: bool) -> None:
+        """Feed one sample of an inflation's climb."""
+        if not at_full or p < self.FROM_FRAC * target:
+            self._start = None
+            return
+        if self._start is None:
+            self._start = (now, p)
+            return
+        t0, p0 = self._start
+        if p >= self.TO_FRAC * target and now - t0 >= self.MIN_SPAN_S:
+            self.per_s = (p - p0) / (now - t0)
+            self.at_mmHg = 0.5 * (p + p0)
+            self._start = None
+
+    def expected_per_s(self, duty: float, p: float) -> float:
+        """The rise a pump at `duty` gives at `p`, from the nominal dead zone and this climb.
+
+        Flow grows with the duty over the dead zone (appliance/pump_model.py); a cuff stiffens
+        as it fills, so the same flow lifts it faster at `p` than on the climb: not counted.
+        """
+        if self.per_s is None:
+            return 0.0
+        spare = duty - dead_zone_duty(p)
+        return max(0.0, self.per_s * spare / (1.0 - dead_zone_duty(self.at_mmHg)))
 
 
 class Supervisor:
@@ -236,6 +329,12 @@ class Supervisor:
     DRIVING_OVER_DEAD_ZONE = 0.2
     DRIVING_MIN_DUTY = 0.8  # over the hold pump's lowest duties, which a relaxing limb can match
     DRIVING_MAX_DUTY = 0.95
+    MOVING_OVER_DEAD_ZONE = 0.15
+    MOVING_WINDOW_S = 1.25
+    # Of the rise PumpRise expects at a duty: on arms kinked under the set point the cuff rose
+    # 0.37-1.1 times it between 0.15 and 0.45 s after the pump started (slow motors, dead
+    # zones over the nominal one).
+    DUE_SHARE = 0.3
     GRIP_mmHg = 20.0
     # Vent pulses within FrozenWatch's window that must have moved the reading: each one is
     # sized to take several mmHg off (the shortest takes 0.4 % off a thigh cuff, 2.4 % off an
@@ -285,9 +384,11 @@ class Supervisor:
         self._pump_trace: deque[tuple[float, float]] = deque()
         self._pump_since: float | None = None
         self._climb = ClimbWatch()
+        self._pump_rise = PumpRise()
         self._climb_since: float | None = None
         self._frozen = FrozenWatch()
-        self._frozen_since: float | None = None
+        self._frozen_long = FrozenWatch(self.MOVING_WINDOW_S)
+        self._due_rise = DueRiseWatch()
         self._vent_frozen = FrozenWatch()
         self._vent_opened = ShareWindow(FrozenWatch.WINDOW_S)  # ticks the valve opened on
         self._vent_share = ShareWindow(FrozenWatch.WINDOW_S)
@@ -310,8 +411,10 @@ class Supervisor:
         self._pump_since = None
         self._climb.clear()
         self._climb_since = None
+        self._pump_rise.clear()
         self._frozen.clear()
-        self._frozen_since = None
+        self._frozen_long.clear()
+        self._due_rise.clear()
         self._vent_frozen.clear()
         self._vent_opened.clear()
         self._vent_share.clear()
@@ -400,6 +503,8 @@ class Supervisor:
     def _track_state(self, obs: Observation) -> None:
         if self._state_since is None or self._state_since[0] != obs.state:
             self._state_since = (obs.state, obs.now)
+            if obs.state == State.IDLE:
+                self._pump_rise.clear()  # the cuff is empty: another may be put on
 
     def _sensor(self, obs: Observation) -> list[Finding]:
         lim = self.limits
@@ -488,8 +593,12 @@ class Supervisor:
         if obs.pump_duty < self.PUMPING_DUTY or obs.valve_open:
             self._climb.pause()
             self._climb_since = None
+            self._pump_rise.add(obs.now, p, 0.0, False)
             return []
         self._climb_since, judged = self._spun_up(self._climb_since, obs.now)
+        if obs.target is not None:
+            at_full = judged and obs.pump_duty >= ClimbWatch.FULL_DUTY
+            self._pump_rise.add(obs.now, p, obs.target, at_full)
         if judged and self._climb.add(obs.now, p, obs.pump_duty):
             return [Finding(AlarmCode.PUMP_NO_RISE, True)]
         return []
@@ -507,26 +616,32 @@ class Supervisor:
         """The pump drives a gripping cuff while the reading stands still: it is cut off.
 
         Inflating or holding, from SPIN_UP_S after the pump reached a duty that must move air
-        briskly; see FrozenWatch for why a limb, rep or heartbeat does not look like this.
+        briskly (for FrozenWatch.WINDOW_S), or that must move air at all (for MOVING_WINDOW_S);
+        see FrozenWatch for why a limb, rep or heartbeat does not look like this.
         """
+        dead_zone = dead_zone_duty(p)
+        gripping = obs.state in REGULATED and not obs.valve_open and p >= self.GRIP_mmHg
         driving_duty = min(
             self.DRIVING_MAX_DUTY,
-            max(self.DRIVING_MIN_DUTY, dead_zone_duty(p) + self.DRIVING_OVER_DEAD_ZONE),
+            max(self.DRIVING_MIN_DUTY, dead_zone + self.DRIVING_OVER_DEAD_ZONE),
         )
-        driving = (
-            obs.state in REGULATED
-            and not obs.valve_open
-            and p >= self.GRIP_mmHg
-            and obs.pump_duty >= driving_duty
-        )
-        if not driving:
-            self._frozen.clear()
-            self._frozen_since = None
-            return []
-        self._frozen_since, judged = self._spun_up(self._frozen_since, obs.now)
-        if judged and self._frozen.add(obs.now, p):
-            return [Finding(AlarmCode.PUMP_NO_RISE, True)]
-        return []
+        moving_duty = dead_zone + self.MOVING_OVER_DEAD_ZONE
+        due_per_s = self.DUE_SHARE * self._pump_rise.expected_per_s(obs.pump_duty, p)
+        frozen = self._judged(self._frozen, gripping and obs.pump_duty >= driving_duty, obs)
+        frozen = frozen and self._frozen.add(obs.now, p)
+        slow = self._judged(self._frozen_long, gripping and obs.pump_duty >= moving_duty, obs)
+        slow = slow and self._frozen_long.add(obs.now, p)
+        due = self._judged(self._due_rise, gripping and due_per_s > 0.0, obs)
+        due = due and self._due_rise.add(obs.now, p, due_per_s)
+        return [Finding(AlarmCode.PUMP_NO_RISE, True)] if frozen or slow or due else []
+
+    def _judged(self, watch: FrozenWatch | DueRiseWatch, pumping: bool, obs: Observation) -> bool:
+        """Whether `watch` may judge this sample: `pumping` has held since SPIN_UP_S ago."""
+        if not pumping:
+            watch.clear()
+            return False
+        watch.since, judged = self._spun_up(watch.since, obs.now)
+        return judged
 
     def _vent_progress(self, obs: Observation, p: float) -> list[Finding]:
         """Holding, the valve vents again and again while the reading stands still.
