@@ -8,7 +8,8 @@ import random
 import pytest
 
 from appliance.controller.limits import SafetyLimits
-from appliance.controller.supervisor import ClimbWatch, DueRiseWatch, FrozenWatch, PumpRise, State
+from appliance.controller.supervisor import State
+from appliance.controller.watches import ClimbWatch, DueRiseWatch, FrozenWatch, PumpRise
 from appliance.exercise import exercise_at_true_lop
 from appliance.pump_model import dead_zone_duty
 from appliance.simulation import SimulatedAppliance, build_simulated

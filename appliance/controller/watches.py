@@ -1,0 +1,290 @@
+"""The supervisor's windows over the recent past: shares, binned pressure and what they judge.
+
+Each watch answers one question about the last fraction of a second to a few seconds (how much
+of it a condition held, whether a climb went flat, whether the reading stood still while the
+pump was due to move it); the supervisor decides when each is asked and what a yes means.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from appliance.pump_model import dead_zone_duty
+
+
+class ShareWindow:
+    """How much of the last `window_s` a condition held, over the samples seen in that time."""
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self._samples: deque[tuple[float, bool]] = deque()
+        self._true = 0
+
+    def clear(self) -> None:
+        self._samples.clear()
+        self._true = 0
+
+    def add(self, now: float, held: bool) -> None:
+        self._samples.append((now, held))
+        self._true += held
+        while now - self._samples[0][0] > self.window_s:
+            _, was = self._samples.popleft()
+            self._true -= was
+
+    def full(self) -> bool:
+        """The samples span (nearly) the whole window: a verdict on less would be a guess."""
+        return bool(self._samples) and (
+            self._samples[-1][0] - self._samples[0][0] >= 0.95 * self.window_s
+        )
+
+    def share(self) -> float:
+        return self._true / len(self._samples) if self._samples else 0.0
+
+    def count(self) -> int:
+        """How many samples in the window held the condition."""
+        return self._true
+
+
+class Bins:
+    """Pressure averaged over 50 ms bins, each tagged with whether a condition held throughout.
+
+    Averaging takes out sensor noise and the pump's stroke ripple, not the heartbeat.
+    """
+
+    BIN_S = 0.05
+
+    def __init__(self, count: int) -> None:
+        self.closed: deque[tuple[float, bool]] = deque(maxlen=count)
+        self.clear()
+
+    @classmethod
+    def per(cls, window_s: float) -> int:
+        return round(window_s / cls.BIN_S)
+
+    def clear(self) -> None:
+        self.closed.clear()
+        self.pause()
+
+    def pause(self) -> None:
+        """Keep the closed bins, but no bin may span the pause."""
+        self._start: float | None = None
+        self._sum = 0.0
+        self._n = 0
+        self._held = True
+
+    def add(self, now: float, p: float, held: bool = True) -> bool:
+        """Feed one sample; True when it closed a bin (before counting this sample)."""
+        closed = False
+        if self._start is None:
+            self._start = now
+        if now - self._start >= self.BIN_S and self._n:
+            self.closed.append((self._sum / self._n, self._held))
+            self._start = now
+            self._sum = 0.0
+            self._n = 0
+            self._held = True
+            closed = True
+        self._sum += p
+        self._n += 1
+        self._held = self._held and held
+        return closed
+
+
+class ClimbWatch:
+    """A pumped climb that goes flat at once: the reading stopped following the cuff.
+
+    A sensing line kinked (or a diaphragm stuck) mid-inflation freezes the reading while the
+    electronics stay noisy, so the stuck check sees the code change and the no-rise check needs
+    4 s, in which a fast cuff climbs to the relief valve. A real cuff at full duty slows
+    gradually (the pump's flow falls with back-pressure); only a reading cut off from it, or a
+    pump that died, goes from a brisk rise to flat within one bin. Pressure is averaged in bins
+    so noise and heartbeat cannot fake flatness, and the rise before must exceed what a knock
+    and a heartbeat together can fake (7.5 + 3 mmHg), so a slack cuff is never judged here.
+    """
+
+    WINDOW_S = 0.5
+    MIN_RISE_mmHg = 15.0  # over WINDOW_S before the flat part: 30 mmHg/s
+    FLAT_mmHg = 2.0  # range of the bins over the last WINDOW_S
+    # An arm cuff climbs 150-200 mmHg/s: in WINDOW_S it passed its set point by 70-145 mmHg.
+    # A climb this brisk is judged over a shorter window as well, at full duty only: a taper's
+    # lower duty can leave a low-head pump near its stall moving no air.
+    BRISK_WINDOW_S = 0.2
+    BRISK_RISE_mmHg = 30.0  # 150 mmHg/s: far beyond what a knock and a heartbeat can fake
+    FULL_DUTY = 0.95
+
+    def __init__(self) -> None:
+        self.bins = Bins(2 * Bins.per(self.WINDOW_S) + 1)
+
+    def clear(self) -> None:
+        self.bins.clear()
+
+    def pause(self) -> None:
+        """The pump stopped: the climb's bins are kept."""
+        self.bins.pause()
+
+    def add(self, now: float, p: float, duty: float) -> bool:
+        """Feed one sample of a pumped climb; True once it rose briskly and then went flat."""
+        if not self.bins.add(now, p, duty >= self.FULL_DUTY):
+            return False
+        bins = list(self.bins.closed)
+        return self._went_flat(bins, self.WINDOW_S, self.MIN_RISE_mmHg, False) or (
+            self._went_flat(bins, self.BRISK_WINDOW_S, self.BRISK_RISE_mmHg, True)
+        )
+
+    def _went_flat(
+        self, bins: list[tuple[float, bool]], window_s: float, min_rise: float, full: bool
+    ) -> bool:
+        """Over the last two windows: a rise of `min_rise`, then a range under FLAT_mmHg."""
+        k = Bins.per(window_s)
+        if len(bins) < 2 * k + 1:
+            return False
+        recent = bins[-k - 1 :]
+        levels = [level for level, _ in recent]
+        return (
+            recent[0][0] - bins[-2 * k - 1][0] >= min_rise
+            and max(levels) - min(levels) < self.FLAT_mmHg
+            and (not full or all(at_full for _, at_full in recent[1:]))
+        )
+
+
+class FrozenWatch:
+    """The pump drives air into a gripping cuff, yet the reading does not move at all.
+
+    A sensing line kinked while holding (a rep's valley, or a set point the reading never
+    reaches) left the hold pump running on a reading frozen under the set point: the no-rise
+    check's 4 s, made long so a relaxing limb can outpace a refill, took arms to the relief
+    valve and thighs 100-130 mmHg over. A cuff whose pump is driven hard moves: it rises, a
+    heartbeat ripples it, or a rep swings it. A relaxing limb can cancel a modest pump's rise
+    for a while, and the heartbeat is weak at low set points, so the supervisor judges only a
+    pump at DRIVING_MIN_DUTY or more, and only a reading within FLAT_mmHg (the electronics'
+    noise, averaged in bins) for WINDOW_S is called cut off.
+    """
+
+    # On slow (3 s) reps at 40-60 % of LOP, a hold pump at 0.5-0.75 duty left windows within
+    # 0.46 mmHg; the simulated electronics' noise spans about 0.15.
+    WINDOW_S = 0.5
+    FLAT_mmHg = 0.3
+
+    def __init__(self, window_s: float = WINDOW_S) -> None:
+        self.bins = Bins(Bins.per(window_s) + 1)
+        self.since: float | None = None  # when the pump reached a duty this watch judges
+
+    def clear(self) -> None:
+        self.bins.clear()
+        self.since = None
+
+    def add(self, now: float, p: float) -> bool:
+        """Feed one sample while the pump drives hard; True once the bins span a flat window."""
+        if not self.bins.add(now, p) or len(self.bins.closed) < self.bins.closed.maxlen:
+            return False
+        levels = [level for level, _ in self.bins.closed]
+        return max(levels) - min(levels) < self.FLAT_mmHg
+
+
+class DueRiseWatch:
+    """A reading that stands still through the rise the pump must have given the cuff by now.
+
+    A strong pump on a small arm cuff is run well under full duty, and FrozenWatch, which
+    judges only a pump driven hard, left such arms kinked under the set point to the 4 s check
+    (88-129 mmHg over). Each sample adds the rise the pump is due to give at its duty (see
+    PumpRise); once the newest bins are due RISE_mmHg between them, over at least MIN_WINDOW_S,
+    and their levels span under FrozenWatch.FLAT_mmHg, the reading is cut off from the cuff. A
+    limb relaxing at just the pump's rate for that long, to a tenth of a millimetre, is not
+    seen on arms, whose reps swing 6-8 % of the set point.
+    """
+
+    RISE_mmHg = 10.0
+    MIN_WINDOW_S = 0.3
+    MAX_WINDOW_S = 1.25
+
+    def __init__(self) -> None:
+        self.bins = Bins(Bins.per(self.MAX_WINDOW_S) + 1)
+        self._due: deque[float] = deque(maxlen=self.bins.closed.maxlen)
+        self.clear()
+
+    def clear(self) -> None:
+        self.bins.clear()
+        self._due.clear()
+        self._sum = 0.0
+        self._last: float | None = None
+        self.since: float | None = None
+
+    def add(self, now: float, p: float, due_per_s: float) -> bool:
+        """Feed one sample and the rise due per second now; True once a due rise stood still."""
+        if self.bins.add(now, p):
+            self._due.append(self._sum)
+            self._sum = 0.0
+        self._sum += due_per_s * (now - self._last if self._last is not None else 0.0)
+        self._last = now
+        due, levels = 0.0, []
+        for (level, _), rise in zip(reversed(self.bins.closed), reversed(self._due), strict=True):
+            due += rise
+            levels.append(level)
+            span = len(levels) * Bins.BIN_S
+            if due >= self.RISE_mmHg and span >= self.MIN_WINDOW_S - 1e-9:
+                return max(levels) - min(levels) < FrozenWatch.FLAT_mmHg
+        return False
+
+
+class PumpRise:
+    """How fast the pump lifts this cuff at full duty, measured on the cuff's first climb.
+
+    One stretch at full duty without a break, starting between half the set point (the
+    bladder grips) and START_MAX_FRAC of it, ending at TO_FRAC or where the duty tapers
+    (a strong pump on an arm cuff tapers early: 58 to 104 mmHg in 0.1 s), kept if it climbed
+    MIN_RISE_FRAC of the set point: what the pump does to this cuff on this limb, so the
+    supervisor can tell how far a running pump must move the reading, whatever the pump's and
+    the cuff's make. Measured once until the cuff is emptied: a later stretch near the top,
+    short and noisy, would only replace it with a worse figure.
+    """
+
+    FROM_FRAC = 0.5
+    START_MAX_FRAC = 0.6
+    TO_FRAC = 0.9
+    MIN_RISE_FRAC = 0.2
+    MIN_SPAN_S = 0.04
+    # Real dead zones lie up to this much above the nominal one (the varied plants' pumps at
+    # 200-240 mmHg): a duty under the nominal dead zone plus this may move no air at all.
+    DEAD_ZONE_SPREAD = 0.09
+
+    def __init__(self) -> None:
+        self.clear()
+
+    def clear(self) -> None:
+        self.per_s: float | None = None  # mmHg a second at full duty
+        self.at_mmHg = 0.0  # the middle of the climb it was measured over
+        self._start: tuple[float, float] | None = None
+        self._end: tuple[float, float] | None = None
+
+    def add(self, now: float, p: float, target: float, at_full: bool) -> None:
+        """Feed one sample of an inflation's climb."""
+        if self.per_s is not None:
+            return
+        if at_full and self._start is None:
+            if self.FROM_FRAC * target <= p <= self.START_MAX_FRAC * target:
+                self._start = (now, p)
+            return
+        if self._start is None:
+            return
+        if at_full and p < self.TO_FRAC * target:
+            self._end = (now, p)
+            return
+        # The stretch is over: keep it if it was long enough to mean something.
+        (t0, p0), end = self._start, self._end
+        self._start = self._end = None
+        risen = end is not None and end[1] - p0 >= self.MIN_RISE_FRAC * target
+        if end is not None and risen and end[0] - t0 >= self.MIN_SPAN_S:
+            self.per_s = (end[1] - p0) / (end[0] - t0)
+            self.at_mmHg = 0.5 * (end[1] + p0)
+
+    def expected_per_s(self, duty: float, p: float) -> float:
+        """The least rise a pump at `duty` gives at `p`, from this climb and the dead zone.
+
+        Flow grows with the duty over the dead zone (appliance/pump_model.py), taken
+        DEAD_ZONE_SPREAD above the nominal one; a cuff stiffens as it fills, so the same flow
+        lifts it faster at `p` than on the climb: not counted either.
+        """
+        if self.per_s is None:
+            return 0.0
+        spare = duty - dead_zone_duty(p) - self.DEAD_ZONE_SPREAD
+        return max(0.0, self.per_s * spare / (1.0 - dead_zone_duty(self.at_mmHg)))
