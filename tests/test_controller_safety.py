@@ -269,6 +269,10 @@ def test_a_climb_broken_by_a_pause_is_not_learned_as_the_pumps_rise() -> None:
     for i in range(200):
         rise.add(i / 200, float(i), 150.0, at_full=i % 20 != 0)  # a break every 0.1 s
     assert rise.per_s is None
+    for i in range(80, 95):
+        rise.add(1.0 + i / 200, float(i), 150.0, at_full=True)
+    rise.stop()  # the pump paused after 14 mmHg: too little to learn from
+    assert rise.per_s is None
 
 
 def test_a_strong_pumps_climb_that_tapers_early_is_learned_once() -> None:

@@ -344,7 +344,7 @@ class Supervisor:
         if obs.pump_duty < self.PUMPING_DUTY or obs.valve_open:
             self._climb.pause()
             self._climb_since = None
-            self._pump_rise.add(obs.now, p, 0.0, False)
+            self._pump_rise.stop()
             return []
         self._climb_since, judged = self._spun_up(self._climb_since, obs.now)
         if obs.target is not None:

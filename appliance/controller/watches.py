@@ -255,27 +255,31 @@ class PumpRise:
         self.at_mmHg = 0.0  # the middle of the climb it was measured over
         self._start: tuple[float, float] | None = None
         self._end: tuple[float, float] | None = None
+        self._target = 0.0
 
     def add(self, now: float, p: float, target: float, at_full: bool) -> None:
         """Feed one sample of an inflation's climb."""
         if self.per_s is not None:
             return
-        if at_full and self._start is None:
-            if self.FROM_FRAC * target <= p <= self.START_MAX_FRAC * target:
-                self._start = (now, p)
-            return
         if self._start is None:
+            if at_full and self.FROM_FRAC * target <= p <= self.START_MAX_FRAC * target:
+                self._start, self._target = (now, p), target
             return
         if at_full and p < self.TO_FRAC * target:
             self._end = (now, p)
             return
-        # The stretch is over: keep it if it was long enough to mean something.
-        (t0, p0), end = self._start, self._end
+        self.stop()
+
+    def stop(self) -> None:
+        """The stretch at full duty is over: keep it if it was long enough to mean something."""
+        start, end = self._start, self._end
         self._start = self._end = None
-        risen = end is not None and end[1] - p0 >= self.MIN_RISE_FRAC * target
-        if end is not None and risen and end[0] - t0 >= self.MIN_SPAN_S:
-            self.per_s = (end[1] - p0) / (end[0] - t0)
-            self.at_mmHg = 0.5 * (end[1] + p0)
+        if start is None or end is None:
+            return
+        rise, span = end[1] - start[1], end[0] - start[0]
+        if rise >= self.MIN_RISE_FRAC * self._target and span >= self.MIN_SPAN_S:
+            self.per_s = rise / span
+            self.at_mmHg = 0.5 * (end[1] + start[1])
 
     def expected_per_s(self, duty: float, p: float) -> float:
         """The least rise a pump at `duty` gives at `p`, from this climb and the dead zone.
