@@ -136,7 +136,6 @@ class Supervisor:
         self._pump_since: float | None = None
         self._climb = ClimbWatch()
         self._pump_rise = PumpRise()
-        self._climb_since: float | None = None
         self._frozen = FrozenWatch()
         self._frozen_long = FrozenWatch(self.MOVING_WINDOW_S)
         self._due_rise = DueRiseWatch()
@@ -161,7 +160,6 @@ class Supervisor:
         """Forget the conditions of a cleared fault (timers restart from the reset)."""
         self._pump_since = None
         self._climb.clear()
-        self._climb_since = None
         self._pump_rise.clear()
         self._frozen.clear()
         self._frozen_long.clear()
@@ -339,14 +337,12 @@ class Supervisor:
         """
         if obs.state != State.INFLATING:
             self._climb.clear()
-            self._climb_since = None
             return []
         if obs.pump_duty < self.PUMPING_DUTY or obs.valve_open:
             self._climb.pause()
-            self._climb_since = None
             self._pump_rise.stop()
             return []
-        self._climb_since, judged = self._spun_up(self._climb_since, obs.now)
+        self._climb.since, judged = self._spun_up(self._climb.since, obs.now)
         if obs.target is not None:
             at_full = judged and obs.pump_duty >= ClimbWatch.FULL_DUTY
             self._pump_rise.add(obs.now, p, obs.target, at_full)

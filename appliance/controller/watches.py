@@ -114,13 +114,16 @@ class ClimbWatch:
 
     def __init__(self) -> None:
         self.bins = Bins(2 * Bins.per(self.WINDOW_S) + 1)
+        self.since: float | None = None  # when the pump reached a pumping duty
 
     def clear(self) -> None:
         self.bins.clear()
+        self.since = None
 
     def pause(self) -> None:
         """The pump stopped: the climb's bins are kept."""
         self.bins.pause()
+        self.since = None
 
     def add(self, now: float, p: float, duty: float) -> bool:
         """Feed one sample of a pumped climb; True once it rose briskly and then went flat."""
@@ -211,11 +214,14 @@ class DueRiseWatch:
 
     def add(self, now: float, p: float, due_per_s: float) -> bool:
         """Feed one sample and the rise due per second now; True once a due rise stood still."""
-        if self.bins.add(now, p):
+        closed = self.bins.add(now, p)
+        if closed:
             self._due.append(self._sum)
             self._sum = 0.0
         self._sum += due_per_s * (now - self._last if self._last is not None else 0.0)
         self._last = now
+        if not closed:
+            return False  # the verdict rests on closed bins alone: unchanged since the last
         due, levels = 0.0, []
         for (level, _), rise in zip(reversed(self.bins.closed), reversed(self._due), strict=True):
             due += rise
@@ -243,8 +249,10 @@ class PumpRise:
     TO_FRAC = 0.9
     MIN_RISE_FRAC = 0.2
     MIN_SPAN_S = 0.04
-    # Real dead zones lie up to this much above the nominal one (the varied plants' pumps at
-    # 200-240 mmHg): a duty under the nominal dead zone plus this may move no air at all.
+    # Real dead zones lie up to 0.12 above the nominal one (the varied plants' pumps at
+    # 200-240 mmHg): a duty under the nominal dead zone plus this may move no air at all. At
+    # 0.06 a still hold of such a pump against a leak, over the LOP, faulted; at 0.12 the
+    # strongest arm pumps, run just over their dead zone, escaped when kinked.
     DEAD_ZONE_SPREAD = 0.09
 
     def __init__(self) -> None:
