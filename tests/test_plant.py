@@ -8,7 +8,9 @@ import time
 
 import pytest
 
+from appliance.simulation import build_simulated
 from hardware.sim.cuff import CuffPlant, PlantParams, cylinder_plant, default_plant, varied_plant
+from hardware.sim.line import LaggingLine, lagging_line_plant
 from hardware.sim.patient import LIMBS, POSTURES, Patient, random_patient
 from hardware.sim.plant import Plant, build_plant
 
@@ -498,3 +500,40 @@ def test_step_is_cheap() -> None:
         plant.step(DT, 0.7 if i % 3000 < 1500 else 0.0, False)
     per_step_us = (time.perf_counter() - start) / 20000 * 1e6
     assert per_step_us < 60.0
+
+
+def test_a_lagging_line_shows_the_transducer_the_cuff_late_and_leaves_the_cuff_alone() -> None:
+    """The fault model bench/lagging_line.py measures: only the transducer's view changes."""
+    lag_s = 0.3
+    plain = quiet_plant(seed=4)
+    line = LaggingLine(quiet_plant(seed=4), lag_s)
+    for plant in (plain, line):
+        run(plant, 1.0, duty=1.0)
+    assert line.pressure_mmHg == plain.pressure_mmHg  # the cuff itself is the same cuff
+    before = plain.pressure_mmHg
+    run(plain, 0.01, duty=1.0)
+    rate = (plain.pressure_mmHg - before) / 0.01
+    behind = line.pressure_mmHg - line.transducer_mmHg
+    # A climb reads late by about its rate times the lag (the rate eases as the cuff fills).
+    assert 0.6 * rate * lag_s < behind < 1.4 * rate * lag_s
+    run(line, 5 * lag_s)
+    assert abs(line.transducer_mmHg - line.pressure_mmHg) < 0.05 * line.pressure_mmHg
+    run(line, 5 * lag_s)
+    assert abs(line.transducer_mmHg - line.pressure_mmHg) < 0.01 * line.pressure_mmHg + 0.5
+
+
+@pytest.mark.parametrize("lag_s", [0.0, -0.1, float("nan")])
+def test_a_lagging_line_needs_a_lag(lag_s: float) -> None:
+    with pytest.raises(ValueError, match="lag_s"):
+        LaggingLine(quiet_plant(), lag_s)
+
+
+def test_the_rigs_transducer_reads_the_line_not_the_cuff() -> None:
+    """A plant offering `transducer_mmHg` is read through it: the controller sees the line."""
+    sim = build_simulated(lagging_line_plant(2, lag_s=0.5, limb="arm", leak_orifice_mm=0.0), 2)
+    sim.run(0.3)
+    assert sim.controller.handle({"cmd": "inflate", "target_mmHg": 150.0})["ok"]
+    sim.run(0.8)  # the climb, well before the reading shows the set point
+    cuff, line, read = sim.plant.pressure_mmHg, sim.plant.transducer_mmHg, sim.controller.pressure
+    assert read is not None and cuff - line > 50.0
+    assert abs(read - line) < 0.25 * (cuff - line)

@@ -13,7 +13,9 @@ class Plant(Protocol):
 
     `pressure_mmHg` is the true gauge pressure in the cuff, pulsations included. A plant may also
     offer `true_lop_mmHg` (float) and `contract(duration_s, strength)` to start one muscle
-    contraction (a rep) now; callers check with `getattr` because other plants may not.
+    contraction (a rep) now; callers check with `getattr` because other plants may not. A plant
+    whose transducer does not see the cuff's pressure as it is (a fault on the sensing line) offers
+    `transducer_mmHg`, which the rig's transducer then reads instead.
     """
 
     def step(self, dt_s: float, pump_duty: float, valve_open: bool) -> None: ...

@@ -124,25 +124,27 @@ class SimulatedRig:
         self.stop_pin.drive_high()
 
     def _transducer_volts(self) -> float:
-        true = self._plant_mmHg()
-        if true is None:
+        line = hasattr(type(self.plant), "transducer_mmHg")  # a property: not read twice
+        seen = self._plant_mmHg("transducer_mmHg" if line else "pressure_mmHg")
+        if seen is None:
             return 0.0  # the input pulled to ground, under the transducer's range
-        mmHg = true + self._rng.gauss(0.0, self.sensor_noise_mmHg)
+        mmHg = seen + self._rng.gauss(0.0, self.sensor_noise_mmHg)
         return self.config.transducer.adc_volts(mmHg)
 
-    def _plant_mmHg(self) -> float | None:
-        """The plant's pressure, or None once the plant has failed (and why is recorded)."""
+    def _plant_mmHg(self, name: str = "pressure_mmHg") -> float | None:
+        """The plant's pressure (or another of its readings), or None once the plant has failed
+        (and why is recorded)."""
         if self.plant_error is not None:
             return None
         try:
-            true = float(self.plant.pressure_mmHg)
+            value = float(getattr(self.plant, name))
         except Exception as exc:  # the plant is user code: any failure ends the model
-            self._plant_failed(f"pressure_mmHg raised {type(exc).__name__}: {exc}")
+            self._plant_failed(f"{name} raised {type(exc).__name__}: {exc}")
             return None
-        if not math.isfinite(true):
-            self._plant_failed(f"pressure_mmHg is {true}")
+        if not math.isfinite(value):
+            self._plant_failed(f"{name} is {value}")
             return None
-        return true
+        return value
 
     def _plant_failed(self, why: str) -> None:
         if self.plant_error is None:
