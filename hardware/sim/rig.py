@@ -124,7 +124,8 @@ class SimulatedRig:
         self.stop_pin.drive_high()
 
     def _transducer_volts(self) -> float:
-        line = hasattr(type(self.plant), "transducer_mmHg")  # a property: not read twice
+        # Looked up on the class: hasattr on the plant would run its property (user code) once more.
+        line = hasattr(type(self.plant), "transducer_mmHg")
         seen = self._plant_mmHg("transducer_mmHg" if line else "pressure_mmHg")
         if seen is None:
             return 0.0  # the input pulled to ground, under the transducer's range
