@@ -85,10 +85,19 @@ def run_resistance_exercise(
 
 
 def exercise_at_true_lop(
-    plant: Any, seed: int, regulator: Any = None, fraction: float = 0.8, **protocol: Any
+    plant: Any,
+    seed: int,
+    regulator: Any = None,
+    fraction: float = 0.8,
+    probe_line: bool = False,
+    **protocol: Any,
 ) -> ExerciseRun:
-    """A bench patient: configured with the plant's true LOP, so only holding is measured."""
+    """A bench patient: configured with the plant's true LOP, so only holding is measured.
+
+    `probe_line` turns on the sensing line's probe (off by default: docs/safety.md)."""
     sim = build_simulated(plant, seed, regulator=regulator)
+    if probe_line:
+        sim.controller.probe_the_line()
     sim.run(0.3)
     lop = plant.true_lop_mmHg
     reply = sim.controller.handle({"cmd": "configure", "limb": plant.patient.limb, "lop_mmHg": lop})

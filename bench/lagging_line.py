@@ -10,7 +10,10 @@ of the true LOP and does one set of 15 reps; the figures are on the cuff's true 
 - within +-10 %: the share of the hold, from first reaching the set point, inside +-10 %;
 - alarms raised and the state at the end (a FAULT would have deflated the cuff).
 
-    python bench/lagging_line.py [--patients N] [--lags 0,0.1,0.3,1] [--limb arm|leg] [--jobs 2]
+`--probe` turns on the hold's line probe (off by default), which faults SENSOR_LAG on a lag it
+sees; the set's valley then counts the emptied cuff.
+
+    python bench/lagging_line.py [--patients N] [--lags 0,0.1,0.3,1] [--limb arm|leg] [--probe]
 """
 
 from __future__ import annotations
@@ -43,10 +46,10 @@ class Outcome:
 
 
 def run_one(job: tuple[float, int, dict]) -> Outcome:
-    lag_s, seed, overrides = job
+    lag_s, seed, overrides, probe = job
     inner = default_plant(seed, **overrides)
     plant = LaggingLine(inner, lag_s) if lag_s > 0 else inner
-    run = exercise_at_true_lop(plant, seed, sets=(15,), rest_s=0.0)
+    run = exercise_at_true_lop(plant, seed, sets=(15,), rest_s=0.0, probe_line=probe)
     target = 0.8 * inner.true_lop_mmHg
     climb = [p.plant_mmHg for p in run.points if p.t < run.start_t]
     held = [p.plant_mmHg for p in run.points if run.start_t <= p.t <= run.end_t]
@@ -86,12 +89,13 @@ def main() -> int:
     ap.add_argument("--lags", default="0,0.1,0.3,1", help="seconds, comma-separated; 0 = healthy")
     ap.add_argument("--limb", choices=("arm", "leg"), help="project patients all of this limb")
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--probe", action="store_true", help="turn on the hold's line probe")
     args = ap.parse_args()
     lags = [float(x) for x in args.lags.split(",")]
     if any(lag < 0 for lag in lags):
         ap.error("--lags: seconds, 0 or more")
     overrides = {"limb": args.limb} if args.limb else {}
-    jobs = [(lag, seed, overrides) for lag in lags for seed in range(args.patients)]
+    jobs = [(lag, seed, overrides, args.probe) for lag in lags for seed in range(args.patients)]
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(run_one, jobs))
     which = f"{args.limb} only" if args.limb else "arm and leg"

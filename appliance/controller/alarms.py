@@ -17,6 +17,7 @@ class AlarmCode(StrEnum):
     SENSOR_RANGE = "SENSOR_RANGE"
     SENSOR_STUCK = "SENSOR_STUCK"
     SENSOR_READ = "SENSOR_READ"
+    SENSOR_LAG = "SENSOR_LAG"
     OCCLUSION_TIME = "OCCLUSION_TIME"
     HEARTBEAT_LOST = "HEARTBEAT_LOST"
     STOP_BUTTON = "STOP_BUTTON"
@@ -40,6 +41,7 @@ ADVICE: dict[AlarmCode, str] = {
     AlarmCode.SENSOR_RANGE: "Pressure sensor out of range: the cuff was emptied. Call the technician.",
     AlarmCode.SENSOR_STUCK: "Pressure sensor frozen: the cuff was emptied. Call the technician.",
     AlarmCode.SENSOR_READ: "Pressure sensor not answering: the cuff was emptied. Call the technician.",
+    AlarmCode.SENSOR_LAG: "The pressure reading lags the cuff: the hose to the sensor may be pinched or kinked. The cuff was emptied. Free the hose along its whole length; call the technician if it happens again.",
     AlarmCode.OCCLUSION_TIME: "Occlusion time limit reached: the cuff was emptied. Rest before inflating again.",
     AlarmCode.HEARTBEAT_LOST: "The screen stopped responding: the cuff was emptied.",
     AlarmCode.STOP_BUTTON: "Stop button pressed: the cuff was emptied.",
@@ -71,6 +73,7 @@ PRIORITY: dict[AlarmCode, Priority] = {
     AlarmCode.SENSOR_RANGE: Priority.HIGH,
     AlarmCode.SENSOR_STUCK: Priority.HIGH,
     AlarmCode.SENSOR_READ: Priority.HIGH,
+    AlarmCode.SENSOR_LAG: Priority.HIGH,
     AlarmCode.HEARTBEAT_LOST: Priority.HIGH,  # the screen cannot say it: only the buzzer can
     AlarmCode.PRESSURE_HIGH: Priority.MEDIUM,
     AlarmCode.PRESSURE_LOW: Priority.MEDIUM,

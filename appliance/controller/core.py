@@ -19,6 +19,7 @@ from appliance.controller.alarms import AlarmBoard, AlarmCode
 from appliance.controller.commands import Command, CommandError, parse_command
 from appliance.controller.filters import PressureFilter
 from appliance.controller.limits import HARD_OCCLUSION_S, SafetyLimits, SessionLimits
+from appliance.controller.line_probe import LineProbe, ProbeResult, Verdict
 from appliance.controller.occlusion import OcclusionClock, OcclusionNotes
 from appliance.controller.regulator import Actuation, PredictiveBandRegulator, Regulator
 from appliance.controller.supervisor import (
@@ -138,6 +139,8 @@ class Controller:
         self.supervisor = Supervisor(self.limits, self.transducer)
         self.regulator: Regulator = regulator or PredictiveBandRegulator()
         self.filter = PressureFilter()
+        # Off unless given: on the project's plants it still called 1 of 12 healthy arms lagging.
+        self.line_probe: LineProbe | None = None
         self.alarms = AlarmBoard()
         self.sounder = AlarmSounder(hardware.buzzer, clock.now())
         self.session = SessionLimits(occlusion_limit_s=self.limits.default_occlusion_s)
@@ -551,7 +554,14 @@ class Controller:
                 return self.regulator.inflate(now, self.filter, self.target)
         if self.state == State.HOLDING:
             assert self.target is not None
-            return self.regulator.hold(now, self.filter, self.target)
+            wanted = self.regulator.hold(now, self.filter, self.target)
+            if self.line_probe is None:
+                return wanted
+            raw = None if sample is None else sample.mmHg
+            act = self.line_probe.step(now, raw, self.target, wanted)
+            if self.line_probe.verdict != Verdict.LAGGING:
+                return act
+            self._enter_fault(AlarmCode.SENSOR_LAG)
         if self.state in (State.MEASURING_LOP, State.SELFTEST):
             assert self.procedure is not None
             act = self.procedure.step(now, self.filter, sample)
@@ -618,6 +628,8 @@ class Controller:
         if state == self.state:
             return
         previous, self.state = self.state, state
+        if state != State.HOLDING and self.line_probe is not None:
+            self.line_probe.reset()  # each hold judges its line afresh, from the shortest opening
         if state not in REGULATED:
             self._lowered_from = None  # a set point lowered on the way up holds once there
         if state in (State.IDLE, State.DEFLATING, State.FAULT):
@@ -626,6 +638,24 @@ class Controller:
         if state in (State.IDLE, State.FAULT):
             self.target = None
         self._emit("state", {"from": previous.value, "to": state.value})
+
+    def probe_the_line(self) -> None:
+        """Turn the sensing line's probe on (experimental: see docs/safety.md)."""
+        self.line_probe = LineProbe(on_result=self._probed)
+
+    def _probed(self, result: ProbeResult) -> None:
+        """Every probe of the sensing line goes to the log: a technician sees a line going slow."""
+        half_ms = None if result.half_s is None else round(1000 * result.half_s)
+        drop = None if result.whole_mmHg != result.whole_mmHg else round(result.whole_mmHg, 2)
+        self._emit(
+            "line_probe",
+            {
+                "verdict": result.verdict.value,
+                "open_ms": round(1000 * result.open_s),
+                "drop_mmHg": drop,
+                "half_ms": half_ms,
+            },
+        )
 
     def safe_shutdown(self) -> None:
         """On exit (SIGTERM, crash): pump off, valve open, whatever state we were in."""

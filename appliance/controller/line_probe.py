@@ -1,0 +1,244 @@
+"""The sensing line's probe: is the reading following the cuff, or lagging behind a pinched hose?
+
+A partly pinched line (a hose under the leg, a kink at the manifold) leaves the reading alive,
+noisy and in range, only late: the climb overshoots by its rate times the lag, and the hold then
+vents and refills on an old picture of the cuff, every rep, for as long as the line stays
+pinched. Nothing in the pressure alone tells late from true. The dump valve does: it acts within
+milliseconds and has no inertia, so on a healthy line the reading falls while the valve is open
+and stops when it shuts; behind a lag, it hardly moves while the valve is open and goes on
+falling after it shut.
+
+So, holding a still cuff (nothing actuated for `quiet_s`, the reading near the set point, just
+after a heartbeat's peak), the probe opens the valve for a loop poll or two and keeps both
+actuators still while it watches. It measures how long after the opening the reading took to
+fall by half of what it has fallen 0.2 s after the shut, and calls the line lagging when that
+is later than any healthy valve's own response allows. An opening that took too little off to
+judge is made twice as long next time; a cuff that leaves the band while watched (a rep, a
+knock) is handed straight back to the regulator, unjudged.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from appliance.controller.regulator import Actuation
+
+STILL = Actuation(0.0, False)
+
+
+class Verdict(StrEnum):
+    HEALTHY = "healthy"
+    LAGGING = "lagging"
+    UNJUDGED = "unjudged"
+
+
+@dataclass(frozen=True)
+class LineProbeTuning:
+    quiet_s: float = 0.4  # nothing actuated this long (a pump's coast is over) before a probe
+    first_after_s: float = 0.5  # holding this long before the first probe of an inflation
+    every_s: float = 30.0  # a line pinched later is found at the next still moment after this
+    retry_s: float = 1.0  # after a probe too small to judge, or cut short
+    # The still reading from just under the set point to this share over it: the probe's dip
+    # starts from the top of the band, so it stays clear of its floor.
+    under_frac: float = 0.025
+    steady_frac: float = 0.02
+    # The heartbeat's upstroke is the one fast thing in a still cuff (1-3 mmHg in 0.1 s): a
+    # probe opens just after a beat's peak, in the slow run-off, so the next upstroke comes
+    # after the watch. A cuff that swings less than `beat_min_mmHg` has no beat to spoil it
+    # (above the LOP); one that shows no peak for `beat_wait_s` after the probe came due is
+    # probed anyway.
+    beat_min_mmHg: float = 0.4
+    beat_peak_within_s: tuple[float, float] = (0.015, 0.08)
+    beat_wait_s: float = 10.0
+    beat_window_s: float = 1.5  # longer than a beat at 40 a minute: its last peak is in view
+    # The first opening of a hold: one loop poll, for a small arm cuff behind a wide valve
+    # loses 10 % of its pressure in 6 ms. Doubled until the drop can be judged.
+    open_s: float = 0.002
+    max_open_s: float = 0.064
+    before_s: float = 0.01  # the reading before: its mean over this long before the valve opened
+    smooth_s: float = 0.005  # the reading after: means over +-this
+    # The whole drop, read this long after the valve shut: a healthy valve closes in 5-30 ms
+    # and its drop is all in by then, while a lagging line has shown at most 86 % of it (0.1 s).
+    whole_after_s: float = 0.2
+    min_drop_mmHg: float = 1.5  # a smaller whole drop is not judged: the next opening doubles
+    # A drop this many times the least judged halves the next opening (down to `open_s`).
+    shrink_over: float = 3.0
+    # Half the whole drop shows on a healthy line within the opening's middle plus the valve's
+    # own response (at most about 25 ms); behind a lag of 0.1 s, 70 ms later.
+    half_within_s: float = 0.055
+    # A whole drop more than this many times the last judged one at the same opening was not
+    # the valve's alone (the limb moved, a rep's swell went out): not judged.
+    max_drop_growth: float = 2.0
+    leave_frac: float = 0.045  # the regulator's vent level: a rep or a knock, handed back
+    low_leave_frac: float = 0.08  # under this the regulator gets the cuff back, unjudged
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One probe, for events and benches: how far and how soon the reading fell."""
+
+    t: float
+    open_s: float
+    whole_mmHg: float
+    half_s: float | None  # from the valve opening to half the whole drop
+    verdict: Verdict
+
+
+class LineProbe:
+    """Runs beside the regulator while holding; `step` may override its actuation."""
+
+    def __init__(
+        self,
+        tuning: LineProbeTuning | None = None,
+        on_result: Callable[[ProbeResult], None] | None = None,
+    ) -> None:
+        self.tuning = tuning or LineProbeTuning()
+        self.on_result = on_result
+        self.results: list[ProbeResult] = []
+        self.reset()
+
+    def reset(self) -> None:
+        """A new inflation: a new cuff, maybe a new line; start over from the shortest opening."""
+        self._due_t: float | None = None
+        self._open_s = self.tuning.open_s
+        self._still: deque[tuple[float, float]] = deque()
+        self._recent: deque[tuple[float, float]] = deque()  # every reading, for the beat
+        self._still_since: float | None = None
+        self._opened_t: float | None = None
+        self._watch: list[tuple[float, float]] = []
+        self._before = 0.0
+        self._last_drop: tuple[float, float] | None = None  # (opening, whole drop) last judged
+        self.verdict: Verdict | None = None
+
+    @property
+    def probing(self) -> bool:
+        return self._opened_t is not None
+
+    def step(self, now: float, raw: float | None, target: float, wanted: Actuation) -> Actuation:
+        """This tick's actuation while holding: the regulator's `wanted`, or the probe's own."""
+        tn = self.tuning
+        if self._due_t is None:
+            self._due_t = now + tn.first_after_s
+        if raw is not None:
+            self._recent.append((now, raw))
+            while now - self._recent[0][0] > tn.beat_window_s:
+                self._recent.popleft()
+        if self._opened_t is not None:
+            return self._probe(now, raw, target, wanted)
+        if wanted != STILL:
+            self._still.clear()
+            self._still_since = None
+            return wanted
+        if self._still_since is None:
+            self._still_since = now
+        if raw is not None:
+            self._still.append((now, raw))
+        while self._still and now - self._still[0][0] > tn.quiet_s:
+            self._still.popleft()
+        if now >= self._due_t and self._may_open(now, target):
+            self._opened_t = now
+            self._before = _mean([r for t, r in self._still if now - t <= tn.before_s])
+            self._watch = []
+            return Actuation(0.0, True)
+        return wanted
+
+    def _may_open(self, now: float, target: float) -> bool:
+        """Still for `quiet_s`, near the set point, and just past a heartbeat's peak."""
+        tn = self.tuning
+        assert self._still_since is not None
+        if now - self._still_since < tn.quiet_s or len(self._still) < 10:
+            return False
+        if not (1 - tn.under_frac) * target <= self._still[-1][1] <= (1 + tn.steady_frac) * target:
+            return False
+        assert self._due_t is not None
+        if now - self._due_t >= tn.beat_wait_s:
+            return True
+        means = _means(list(self._recent), 0.01)
+        peak_t, peak = max(means, key=lambda m: m[1])
+        if peak - min(m for _, m in means) < tn.beat_min_mmHg:
+            return True
+        lo, hi = tn.beat_peak_within_s
+        return lo <= now - peak_t <= hi
+
+    def _probe(self, now: float, raw: float | None, target: float, wanted: Actuation) -> Actuation:
+        tn = self.tuning
+        assert self._opened_t is not None
+        if raw is not None:
+            self._watch.append((now, raw))
+        if now - self._opened_t < self._open_s:
+            return Actuation(0.0, True)
+        shut_t = self._opened_t + self._open_s
+        if raw is not None and not (
+            (1 - tn.low_leave_frac) * target <= raw <= (1 + tn.leave_frac) * target
+        ):
+            self._finish(now, None)
+            return wanted
+        if now - shut_t < tn.whole_after_s + tn.smooth_s:
+            return STILL
+        self._finish(now, shut_t)
+        return wanted
+
+    def _finish(self, now: float, shut_t: float | None) -> None:
+        """Judge a completed watch (`shut_t` given) or drop one cut short."""
+        tn = self.tuning
+        opened = self._opened_t
+        assert opened is not None
+        self._opened_t = None
+        self._still.clear()
+        self._still_since = None
+        result = None if shut_t is None else self._judge(opened, shut_t)
+        if result is None:
+            result = ProbeResult(now, self._open_s, float("nan"), None, Verdict.UNJUDGED)
+        self.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+        if result.verdict == Verdict.UNJUDGED:
+            if result.whole_mmHg < tn.min_drop_mmHg:  # too little taken off (NaN: cut short)
+                self._open_s = min(tn.max_open_s, 2 * self._open_s)
+            self._due_t = now + tn.retry_s
+        else:
+            self.verdict = result.verdict
+            self._last_drop = (result.open_s, result.whole_mmHg)
+            if result.whole_mmHg > tn.shrink_over * tn.min_drop_mmHg:
+                self._open_s = max(tn.open_s, 0.5 * self._open_s)
+            self._due_t = now + tn.every_s
+
+    def _judge(self, opened: float, shut_t: float) -> ProbeResult | None:
+        tn = self.tuning
+        means = _means(self._watch, 2 * tn.smooth_s)
+        whole_t = shut_t + tn.whole_after_s
+        whole = [m for t, m in means if abs(t - whole_t) <= tn.smooth_s]
+        if not whole:
+            return None
+        drop = self._before - _mean(whole)
+        last = self._last_drop
+        if drop < tn.min_drop_mmHg or (
+            last is not None and last[0] == self._open_s and drop > tn.max_drop_growth * last[1]
+        ):
+            return ProbeResult(shut_t, self._open_s, drop, None, Verdict.UNJUDGED)
+        half_t = next((t for t, m in means if self._before - m >= 0.5 * drop), None)
+        half_s = None if half_t is None else half_t - opened
+        lagging = half_s is None or half_s > tn.half_within_s
+        verdict = Verdict.LAGGING if lagging else Verdict.HEALTHY
+        return ProbeResult(shut_t, self._open_s, drop, half_s, verdict)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _means(points: list[tuple[float, float]], width_s: float) -> list[tuple[float, float]]:
+    """Running means over the `width_s` up to each point: the ADC's noise taken out."""
+    out = []
+    window: deque[tuple[float, float]] = deque()
+    total = 0.0
+    for t, r in points:
+        window.append((t, r))
+        total += r
+        while t - window[0][0] > width_s:
+            total -= window.popleft()[1]
+        out.append((t - 0.5 * (t - window[0][0]), total / len(window)))
+    return out

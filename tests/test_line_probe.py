@@ -1,0 +1,177 @@
+"""The sensing line's probe: a lagging reading is called out and the cuff emptied; a healthy
+line is probed on a still cuff only, and a probe never holds a moving cuff."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from appliance.controller.line_probe import STILL, LineProbe, Verdict
+from appliance.controller.regulator import Actuation
+from appliance.controller.supervisor import State
+from hardware.sim.cuff import default_plant, varied_plant
+from hardware.sim.line import LaggingLine
+from tests.test_controller_safety import make as make_plain
+from tests.test_controller_safety import safe
+
+TARGET = 120.0
+DT = 0.001
+
+
+class Cuff:
+    """A cuff at a steady pressure with a first-order dump valve, read through a lag."""
+
+    def __init__(self, lag_s: float, dump_per_s: float = 6.0, valve_s: float = 0.01) -> None:
+        self.p = TARGET
+        self.seen = TARGET
+        self.valve = 0.0
+        self.lag_s = lag_s
+        self.dump_per_s = dump_per_s
+        self.valve_s = valve_s
+
+    def step(self, act: Actuation) -> None:
+        goal = 1.0 if act.valve_open else 0.0
+        self.valve += (goal - self.valve) * DT / self.valve_s
+        self.p -= self.dump_per_s * self.valve * self.p * DT
+        self.seen += (self.p - self.seen) * -math.expm1(-DT / self.lag_s)
+
+
+def probe_a_still_cuff(cuff: Cuff, seconds: float = 6.0) -> tuple[LineProbe, int]:
+    """Hold `cuff` still (the regulator asks for nothing, but puts back what a probe took
+    before the next) and let the probe run; count openings."""
+    probe = LineProbe()
+    openings, was_open = 0, False
+    for i in range(int(seconds / DT)):
+        act = probe.step(i * DT, cuff.seen, TARGET, STILL)
+        openings += act.valve_open and not was_open
+        was_open = act.valve_open
+        cuff.step(act)
+        if probe.verdict is not None:
+            break
+        if not probe.probing:
+            cuff.p = cuff.seen = TARGET
+    return probe, openings
+
+
+def test_a_still_cuff_on_a_healthy_line_is_judged_healthy() -> None:
+    probe, openings = probe_a_still_cuff(Cuff(lag_s=0.002))
+    assert probe.verdict == Verdict.HEALTHY
+    result = probe.results[-1]
+    assert result.half_s is not None and result.half_s < 0.03
+    assert openings == len(probe.results)
+
+
+@pytest.mark.parametrize("lag_s", [0.1, 0.3, 1.0])
+def test_a_still_cuff_behind_a_lagging_line_is_judged_lagging(lag_s: float) -> None:
+    probe, _ = probe_a_still_cuff(Cuff(lag_s=lag_s), seconds=20.0)
+    assert probe.verdict == Verdict.LAGGING
+    result = probe.results[-1]
+    assert result.half_s is None or result.half_s > 0.055
+
+
+def test_a_drop_too_small_to_judge_doubles_the_next_opening() -> None:
+    """A slow valve on a large cuff: 4 ms take too little off, so the probe opens longer."""
+    probe, openings = probe_a_still_cuff(Cuff(lag_s=0.002, dump_per_s=0.6), seconds=60.0)
+    assert probe.verdict == Verdict.HEALTHY
+    assert [r.open_s for r in probe.results] == [0.002, 0.004, 0.008, 0.016, 0.032][
+        : len(probe.results)
+    ]
+    assert [r.verdict for r in probe.results[:-1]] == [Verdict.UNJUDGED] * (openings - 1)
+    assert probe.results[-1].whole_mmHg >= 1.5
+
+
+def test_the_probe_never_opens_while_the_regulator_acts() -> None:
+    probe = LineProbe()
+    busy = Actuation(0.7, False)
+    for i in range(int(10 / DT)):
+        assert probe.step(i * DT, TARGET, TARGET, busy) == busy
+    assert probe.results == []
+
+
+def test_the_probe_never_opens_away_from_the_set_point() -> None:
+    probe = LineProbe()
+    for i in range(int(10 / DT)):
+        assert probe.step(i * DT, 0.95 * TARGET, TARGET, STILL) == STILL
+    assert probe.results == []
+
+
+def test_a_probe_hands_the_cuff_back_as_soon_as_a_rep_lifts_it() -> None:
+    probe, cuff = LineProbe(), Cuff(lag_s=0.002)
+    wanted = STILL
+    for i in range(int(6 / DT)):
+        now = i * DT
+        act = probe.step(now, cuff.seen, TARGET, wanted)
+        cuff.step(act)
+        if probe.probing and not act.valve_open and cuff.p < TARGET - 1.0:
+            cuff.p = cuff.seen = 1.06 * TARGET  # a rep swells under the cuff
+            wanted = Actuation(0.0, True)  # the regulator wants to vent it
+            act = probe.step(now + DT, cuff.seen, TARGET, wanted)
+            assert act == wanted
+            assert not probe.probing
+            assert probe.results[-1].verdict == Verdict.UNJUDGED
+            return
+    pytest.fail("the probe never opened")
+
+
+def make(plant):
+    """A simulated appliance with the line probe turned on (it is off by default)."""
+    sim = make_plain(plant)
+    sim.controller.probe_the_line()
+    return sim
+
+
+def settle(sim, target: float, limit_s: float = 40.0) -> None:
+    assert sim.controller.handle({"cmd": "inflate", "target_mmHg": target})["ok"]
+    assert sim.run_until(lambda: sim.controller.state != State.INFLATING, limit_s)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_a_lagging_sensing_line_empties_the_cuff_with_sensor_lag(seed: int) -> None:
+    """Behind a 0.1 s lag a seated arm overshoots its set point; the hold's first probe calls it
+    out and the cuff is emptied within seconds of reaching the set point (7.1 s on seed 3)."""
+    inner = default_plant(seed, limb="arm", artefact_rate_per_min=0.0)
+    plant = LaggingLine(inner, 0.1)
+    sim = make(plant)
+    settle(sim, 0.8 * inner.true_lop_mmHg)
+    held_t = sim.clock.now()
+    assert sim.run_until(lambda: sim.controller.state == State.FAULT, 10.0, step_s=0.002)
+    assert sim.controller.fault is not None and sim.controller.fault.value == "SENSOR_LAG"
+    assert safe(sim)
+    assert sim.clock.now() - held_t < 10.0
+
+
+@pytest.mark.parametrize(
+    "plant", [default_plant(1, limb="arm"), default_plant(2, limb="leg"), varied_plant(46)]
+)
+def test_a_healthy_line_is_probed_on_a_still_cuff_and_holds_on(plant) -> None:
+    """Varied seed 46's valve is among the slowest the varied plants draw (its half-drop took
+    40-44 ms): still well inside the 55 ms that call a line lagging."""
+    sim = make(plant)
+    events = []
+    sim.controller.on_event = lambda t, kind, data: events.append((kind, data))
+    settle(sim, 0.8 * plant.true_lop_mmHg)
+    sim.run(40.0)
+    assert sim.controller.state == State.HOLDING
+    probes = [d for k, d in events if k == "line_probe" and d["verdict"] == "healthy"]
+    assert len(probes) >= 2  # the hold's first, and again `every_s` later
+    assert all(d["half_ms"] < 50 for d in probes)
+
+
+def test_a_line_pinched_in_the_middle_of_a_hold_is_found_at_the_next_probe() -> None:
+    inner = default_plant(3, limb="arm", artefact_rate_per_min=0.0)
+    plant = LaggingLine(inner, 1e-4)  # a free line: the reading follows within 0.1 ms
+    sim = make(plant)
+    settle(sim, 0.8 * inner.true_lop_mmHg)
+    assert sim.run_until(
+        lambda: (
+            sim.controller.line_probe is not None
+            and sim.controller.line_probe.verdict == Verdict.HEALTHY
+        ),
+        10.0,
+    )
+    plant.lag_s = 0.15  # the patient shifts onto the hose
+    pinched_t = sim.clock.now()
+    assert sim.run_until(lambda: sim.controller.state == State.FAULT, 45.0, step_s=0.002)
+    assert sim.controller.fault is not None and sim.controller.fault.value == "SENSOR_LAG"
+    assert sim.clock.now() - pinched_t < 35.0  # the next probe is due 30 s after the last
