@@ -19,6 +19,7 @@ knock) is handed straight back to the regulator, unjudged.
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,9 +105,8 @@ class LineProbe:
         """A new inflation: a new cuff, maybe a new line; start over from the shortest opening."""
         self._due_t: float | None = None
         self._open_s = self.tuning.open_s
-        self._still: deque[tuple[float, float]] = deque()
         self._recent: deque[tuple[float, float]] = deque()  # every reading, for the beat
-        self._still_since: float | None = None
+        self._still_since: float | None = None  # neither pump nor valve driven since
         self._opened_t: float | None = None
         self._watch: list[tuple[float, float]] = []
         self._before = 0.0
@@ -129,29 +129,35 @@ class LineProbe:
         if self._opened_t is not None:
             return self._probe(now, raw, target, wanted)
         if wanted != STILL:
-            self._still.clear()
             self._still_since = None
             return wanted
         if self._still_since is None:
             self._still_since = now
-        if raw is not None:
-            self._still.append((now, raw))
-        while self._still and now - self._still[0][0] > tn.quiet_s:
-            self._still.popleft()
         if now >= self._due_t and self._may_open(now, target):
             self._opened_t = now
-            self._before = _mean([r for t, r in self._still if now - t <= tn.before_s])
+            self._before = statistics.fmean(
+                r for t, r in self._still(now) if now - t <= tn.before_s
+            )
             self._watch = []
             return Actuation(0.0, True)
         return wanted
+
+    def _still(self, now: float) -> list[tuple[float, float]]:
+        """The readings of the last `quiet_s` taken with neither pump nor valve driven."""
+        assert self._still_since is not None
+        since = max(self._still_since, now - self.tuning.quiet_s)
+        return [(t, r) for t, r in self._recent if t >= since]
 
     def _may_open(self, now: float, target: float) -> bool:
         """Still for `quiet_s`, near the set point, and just past a heartbeat's peak."""
         tn = self.tuning
         assert self._still_since is not None
-        if now - self._still_since < tn.quiet_s or len(self._still) < 10:
+        if now - self._still_since < tn.quiet_s:
             return False
-        if not (1 - tn.under_frac) * target <= self._still[-1][1] <= (1 + tn.steady_frac) * target:
+        still = self._still(now)
+        if len(still) < 10:
+            return False
+        if not (1 - tn.under_frac) * target <= still[-1][1] <= (1 + tn.steady_frac) * target:
             return False
         assert self._due_t is not None
         if now - self._due_t >= tn.beat_wait_s:
@@ -187,7 +193,6 @@ class LineProbe:
         opened = self._opened_t
         assert opened is not None
         self._opened_t = None
-        self._still.clear()
         self._still_since = None
         result = None if shut_t is None else self._judge(opened, shut_t)
         if result is None:
@@ -213,7 +218,7 @@ class LineProbe:
         whole = [m for t, m in means if abs(t - whole_t) <= tn.smooth_s]
         if not whole:
             return None
-        drop = self._before - _mean(whole)
+        drop = self._before - statistics.fmean(whole)
         last = self._last_drop
         if drop < tn.min_drop_mmHg or (
             last is not None and last[0] == self._open_s and drop > tn.max_drop_growth * last[1]
@@ -224,10 +229,6 @@ class LineProbe:
         lagging = half_s is None or half_s > tn.half_within_s
         verdict = Verdict.LAGGING if lagging else Verdict.HEALTHY
         return ProbeResult(shut_t, self._open_s, drop, half_s, verdict)
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
 
 
 def _means(points: list[tuple[float, float]], width_s: float) -> list[tuple[float, float]]:
