@@ -12,9 +12,10 @@ So, holding a still cuff (nothing actuated for `quiet_s`, the reading near the s
 after a heartbeat's peak), the probe opens the valve for a loop poll or two and keeps both
 actuators still while it watches. It measures how long after the opening the reading took to
 fall by half of what it has fallen 0.2 s after the shut, and calls the line lagging when that
-is later than any healthy valve's own response allows. An opening that took too little off to
-judge is made twice as long next time; a cuff that leaves the band while watched (a rep, a
-knock) is handed straight back to the regulator, unjudged.
+is later than any healthy valve's own response allows, twice in a row (a second probe follows
+a first slow one within seconds). An opening that took too little off to judge is made twice as
+long next time, and the widest opening moving nothing is a blocked line; a cuff that leaves the
+band while watched (a rep, a knock) is handed straight back to the regulator, unjudged.
 """
 
 from __future__ import annotations
@@ -48,13 +49,15 @@ class LineProbeTuning:
     steady_frac: float = 0.02
     # The heartbeat's upstroke is the one fast thing in a still cuff (1-3 mmHg in 0.1 s): a
     # probe opens just after a beat's peak, in the slow run-off, so the next upstroke comes
-    # after the watch. A cuff that swings less than `beat_min_mmHg` has no beat to spoil it
-    # (above the LOP); one that shows no peak for `beat_wait_s` after the probe came due is
-    # probed anyway.
+    # after the watch. The peak is the highest reading of the last `beat_rise_s`, 15-80 ms
+    # ago, having risen at least `beat_min_mmHg` within it: a rep's slow relaxation or swell
+    # has no such peak, and a probe there had judged a healthy line lagging. A cuff that
+    # swings less than `beat_min_mmHg` in `beat_window_s` has no beat to spoil the watch (above
+    # the LOP) and is probed at once.
     beat_min_mmHg: float = 0.4
     beat_peak_within_s: tuple[float, float] = (0.015, 0.08)
-    beat_wait_s: float = 10.0
-    beat_window_s: float = 1.5  # longer than a beat at 40 a minute: its last peak is in view
+    beat_rise_s: float = 0.25  # shorter than a beat at 200 a minute
+    beat_window_s: float = 1.5  # longer than a beat at 40 a minute
     # The first opening of a hold: one loop poll, for a small arm cuff behind a wide valve
     # loses 10 % of its pressure in 6 ms. Doubled until the drop can be judged.
     open_s: float = 0.002
@@ -68,11 +71,17 @@ class LineProbeTuning:
     # A drop this many times the least judged halves the next opening (down to `open_s`).
     shrink_over: float = 3.0
     # Half the whole drop shows on a healthy line within the opening's middle plus the valve's
-    # own response (at most about 25 ms); behind a lag of 0.1 s, 70 ms later.
-    half_within_s: float = 0.055
+    # own response (at most about 25 ms; thighs 40 ms), behind a lag of 0.1 s some 40-70 ms
+    # later. A limb relaxing under the watch can slow a healthy line's half to 84 ms once, not
+    # twice in a row: through whole sessions on 24 project patients no healthy pair of probes
+    # was over 62 ms.
+    half_within_s: float = 0.065
     # A whole drop more than this many times the last judged one at the same opening was not
     # the valve's alone (the limb moved, a rep's swell went out): not judged.
     max_drop_growth: float = 2.0
+    # Lagging judgements in a row before the verdict: a rep's relaxation or a beat falling in
+    # the watch can make one probe of a healthy line slow; a pinched line is slow every time.
+    confirm: int = 2
     leave_frac: float = 0.045  # the regulator's vent level: a rep or a knock, handed back
     low_leave_frac: float = 0.08  # under this the regulator gets the cuff back, unjudged
 
@@ -81,7 +90,7 @@ class LineProbeTuning:
 class ProbeResult:
     """One probe, for events and benches: how far and how soon the reading fell."""
 
-    t: float
+    t: float  # when the probe ended: the watch done, or the cuff handed back
     open_s: float
     whole_mmHg: float
     half_s: float | None  # from the valve opening to half the whole drop
@@ -105,7 +114,11 @@ class LineProbe:
         """A new inflation: a new cuff, maybe a new line; start over from the shortest opening."""
         self._due_t: float | None = None
         self._open_s = self.tuning.open_s
-        self._recent: deque[tuple[float, float]] = deque()  # every reading, for the beat
+        self._recent: deque[tuple[float, float]] = deque()  # the readings of the last `quiet_s`
+        # Running means of the readings over `_MEAN_S`, kept as they come, to find the beat.
+        self._smoothing: deque[tuple[float, float]] = deque()
+        self._smoothed: deque[tuple[float, float]] = deque()
+        self._lagging = 0  # lagging judgements in a row
         self._still_since: float | None = None  # neither pump nor valve driven since
         self._opened_t: float | None = None
         self._watch: list[tuple[float, float]] = []
@@ -124,8 +137,9 @@ class LineProbe:
             self._due_t = now + tn.first_after_s
         if raw is not None:
             self._recent.append((now, raw))
-            while now - self._recent[0][0] > tn.beat_window_s:
+            while now - self._recent[0][0] > tn.quiet_s:
                 self._recent.popleft()
+            self._smooth(now, raw)
         if self._opened_t is not None:
             return self._probe(now, raw, target, wanted)
         if wanted != STILL:
@@ -141,6 +155,16 @@ class LineProbe:
             self._watch = []
             return Actuation(0.0, True)
         return wanted
+
+    def _smooth(self, now: float, raw: float) -> None:
+        window = self._smoothing
+        window.append((now, raw))
+        while now - window[0][0] > _MEAN_S:
+            window.popleft()
+        mean = statistics.fmean(r for _, r in window)
+        self._smoothed.append((now - 0.5 * (now - window[0][0]), mean))
+        while now - self._smoothed[0][0] > self.tuning.beat_window_s:
+            self._smoothed.popleft()
 
     def _still(self, now: float) -> list[tuple[float, float]]:
         """The readings of the last `quiet_s` taken with neither pump nor valve driven."""
@@ -159,15 +183,15 @@ class LineProbe:
             return False
         if not (1 - tn.under_frac) * target <= still[-1][1] <= (1 + tn.steady_frac) * target:
             return False
-        assert self._due_t is not None
-        if now - self._due_t >= tn.beat_wait_s:
-            return True
-        means = _means(list(self._recent), 0.01)
-        peak_t, peak = max(means, key=lambda m: m[1])
-        if peak - min(m for _, m in means) < tn.beat_min_mmHg:
-            return True
+        means = self._smoothed
+        if max(m for _, m in means) - min(m for _, m in means) < tn.beat_min_mmHg:
+            return True  # no beat to spoil the watch
+        recent = [(t, m) for t, m in means if now - t <= tn.beat_rise_s]
+        peak_t, peak = max(recent, key=lambda m: m[1])
         lo, hi = tn.beat_peak_within_s
-        return lo <= now - peak_t <= hi
+        if not lo <= now - peak_t <= hi:
+            return False
+        return peak - min(m for t, m in recent if t <= peak_t) >= tn.beat_min_mmHg
 
     def _probe(self, now: float, raw: float | None, target: float, wanted: Actuation) -> Actuation:
         tn = self.tuning
@@ -194,24 +218,27 @@ class LineProbe:
         assert opened is not None
         self._opened_t = None
         self._still_since = None
-        result = None if shut_t is None else self._judge(opened, shut_t)
-        if result is None:
-            result = ProbeResult(now, self._open_s, float("nan"), None, Verdict.UNJUDGED)
+        judged = None if shut_t is None else self._judge(now, opened, shut_t)
+        result = judged or ProbeResult(now, self._open_s, float("nan"), None, Verdict.UNJUDGED)
         self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
         if result.verdict == Verdict.UNJUDGED:
-            if result.whole_mmHg < tn.min_drop_mmHg:  # too little taken off (NaN: cut short)
+            if abs(result.whole_mmHg) < tn.min_drop_mmHg:  # too little taken off: open longer
                 self._open_s = min(tn.max_open_s, 2 * self._open_s)
             self._due_t = now + tn.retry_s
-        else:
-            self.verdict = result.verdict
-            self._last_drop = (result.open_s, result.whole_mmHg)
-            if result.whole_mmHg > tn.shrink_over * tn.min_drop_mmHg:
-                self._open_s = max(tn.open_s, 0.5 * self._open_s)
-            self._due_t = now + tn.every_s
+            return
+        self._last_drop = (result.open_s, result.whole_mmHg)
+        if result.whole_mmHg > tn.shrink_over * tn.min_drop_mmHg:
+            self._open_s = max(tn.open_s, 0.5 * self._open_s)
+        self._lagging = self._lagging + 1 if result.verdict == Verdict.LAGGING else 0
+        if 0 < self._lagging < tn.confirm:
+            self._due_t = now + tn.retry_s  # suspected: probe again soon before calling it
+            return
+        self.verdict = result.verdict
+        self._due_t = now + tn.every_s
 
-    def _judge(self, opened: float, shut_t: float) -> ProbeResult | None:
+    def _judge(self, now: float, opened: float, shut_t: float) -> ProbeResult | None:
         tn = self.tuning
         means = _means(self._watch, 2 * tn.smooth_s)
         whole_t = shut_t + tn.whole_after_s
@@ -219,16 +246,23 @@ class LineProbe:
         if not whole:
             return None
         drop = self._before - statistics.fmean(whole)
+        if abs(drop) < tn.min_drop_mmHg and self._open_s >= tn.max_open_s:
+            # The widest opening moved nothing: the reading is not the cuff's (a hose blocked,
+            # a transducer frozen), or the valve did not open. Either way: empty the cuff.
+            return ProbeResult(now, self._open_s, drop, None, Verdict.LAGGING)
         last = self._last_drop
         if drop < tn.min_drop_mmHg or (
             last is not None and last[0] == self._open_s and drop > tn.max_drop_growth * last[1]
         ):
-            return ProbeResult(shut_t, self._open_s, drop, None, Verdict.UNJUDGED)
+            return ProbeResult(now, self._open_s, drop, None, Verdict.UNJUDGED)
         half_t = next((t for t, m in means if self._before - m >= 0.5 * drop), None)
         half_s = None if half_t is None else half_t - opened
         lagging = half_s is None or half_s > tn.half_within_s
         verdict = Verdict.LAGGING if lagging else Verdict.HEALTHY
-        return ProbeResult(shut_t, self._open_s, drop, half_s, verdict)
+        return ProbeResult(now, self._open_s, drop, half_s, verdict)
+
+
+_MEAN_S = 0.01  # the beat's peak is found on running means over this long
 
 
 def _means(points: list[tuple[float, float]], width_s: float) -> list[tuple[float, float]]:
