@@ -139,7 +139,7 @@ class Controller:
         self.supervisor = Supervisor(self.limits, self.transducer)
         self.regulator: Regulator = regulator or PredictiveBandRegulator()
         self.filter = PressureFilter()
-        # Off until `probe_the_line()`: on the project's plants it called 1 of 12 healthy arms lagging.
+        # Off until `probe_the_line()`: its dips cost the hold (docs/safety.md, sensor failure).
         self.line_probe: LineProbe | None = None
         self.alarms = AlarmBoard()
         self.sounder = AlarmSounder(hardware.buzzer, clock.now())

@@ -49,7 +49,7 @@ class LineProbeTuning:
     steady_frac: float = 0.02
     # The heartbeat's upstroke is the one fast thing in a still cuff (1-3 mmHg in 0.1 s): a
     # probe opens just after a beat's peak, in the slow run-off, so the next upstroke comes
-    # after the watch. The peak is the highest reading of the last `beat_rise_s`, 15-80 ms
+    # after the watch. The peak is the highest 10 ms mean of the last `beat_rise_s`, 15-80 ms
     # ago, having risen at least `beat_min_mmHg` within it: a rep's slow relaxation or swell
     # has no such peak, and a probe there had judged a healthy line lagging. A cuff that
     # swings less than `beat_min_mmHg` in `beat_window_s` has no beat to spoil the watch (above
@@ -82,6 +82,7 @@ class LineProbeTuning:
     # Lagging judgements in a row before the verdict: a rep's relaxation or a beat falling in
     # the watch can make one probe of a healthy line slow; a pinched line is slow every time.
     confirm: int = 2
+    confirm_within_s: float = 10.0
     leave_frac: float = 0.045  # the regulator's vent level: a rep or a knock, handed back
     low_leave_frac: float = 0.08  # under this the regulator gets the cuff back, unjudged
 
@@ -118,7 +119,8 @@ class LineProbe:
         # Running means of the readings over `_MEAN_S`, kept as they come, to find the beat.
         self._smoothing: deque[tuple[float, float]] = deque()
         self._smoothed: deque[tuple[float, float]] = deque()
-        self._lagging = 0  # lagging judgements in a row
+        self._lagging = 0  # lagging judgements in a row, within `confirm_within_s`
+        self._suspected_t = 0.0  # when the first of them came
         self._still_since: float | None = None  # neither pump nor valve driven since
         self._opened_t: float | None = None
         self._watch: list[tuple[float, float]] = []
@@ -187,6 +189,8 @@ class LineProbe:
         if max(m for _, m in means) - min(m for _, m in means) < tn.beat_min_mmHg:
             return True  # no beat to spoil the watch
         recent = [(t, m) for t, m in means if now - t <= tn.beat_rise_s]
+        if not recent:  # no reading for a while (the supervisor is on it): no probe
+            return False
         peak_t, peak = max(recent, key=lambda m: m[1])
         lo, hi = tn.beat_peak_within_s
         if not lo <= now - peak_t <= hi:
@@ -228,10 +232,16 @@ class LineProbe:
                 self._open_s = min(tn.max_open_s, 2 * self._open_s)
             self._due_t = now + tn.retry_s
             return
-        self._last_drop = (result.open_s, result.whole_mmHg)
+        if result.whole_mmHg >= tn.min_drop_mmHg:  # not the widest opening's nothing
+            self._last_drop = (result.open_s, result.whole_mmHg)
         if result.whole_mmHg > tn.shrink_over * tn.min_drop_mmHg:
             self._open_s = max(tn.open_s, 0.5 * self._open_s)
-        self._lagging = self._lagging + 1 if result.verdict == Verdict.LAGGING else 0
+        if result.verdict != Verdict.LAGGING:
+            self._lagging = 0
+        elif self._lagging and now - self._suspected_t <= tn.confirm_within_s:
+            self._lagging += 1
+        else:  # a first slow probe, or one long after the last: suspected afresh
+            self._lagging, self._suspected_t = 1, now
         if 0 < self._lagging < tn.confirm:
             self._due_t = now + tn.retry_s  # suspected: probe again soon before calling it
             return
