@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import takewhile
 
 from appliance.controller.regulator import Actuation
 
@@ -117,7 +118,7 @@ class LineProbe:
         self._open_s = self.tuning.open_s
         self._recent: deque[tuple[float, float]] = deque()  # the readings of the last `quiet_s`
         # Running means of the readings over `_MEAN_S`, kept as they come, to find the beat.
-        self._smoothing: deque[tuple[float, float]] = deque()
+        self._smoothing = _RunningMean(_MEAN_S)
         self._smoothed: deque[tuple[float, float]] = deque()
         self._lagging = 0  # lagging judgements in a row, within `confirm_within_s`
         self._suspected_t = 0.0  # when the first of them came
@@ -141,7 +142,9 @@ class LineProbe:
             self._recent.append((now, raw))
             while now - self._recent[0][0] > tn.quiet_s:
                 self._recent.popleft()
-            self._smooth(now, raw)
+            self._smoothed.append(self._smoothing.add(now, raw))
+            while now - self._smoothed[0][0] > tn.beat_window_s:
+                self._smoothed.popleft()
         if self._opened_t is not None:
             return self._probe(now, raw, target, wanted)
         if wanted != STILL:
@@ -157,16 +160,6 @@ class LineProbe:
             self._watch = []
             return Actuation(0.0, True)
         return wanted
-
-    def _smooth(self, now: float, raw: float) -> None:
-        window = self._smoothing
-        window.append((now, raw))
-        while now - window[0][0] > _MEAN_S:
-            window.popleft()
-        mean = statistics.fmean(r for _, r in window)
-        self._smoothed.append((now - 0.5 * (now - window[0][0]), mean))
-        while now - self._smoothed[0][0] > self.tuning.beat_window_s:
-            self._smoothed.popleft()
 
     def _still(self, now: float) -> list[tuple[float, float]]:
         """The readings of the last `quiet_s` taken with neither pump nor valve driven."""
@@ -188,7 +181,9 @@ class LineProbe:
         means = self._smoothed
         if max(m for _, m in means) - min(m for _, m in means) < tn.beat_min_mmHg:
             return True  # no beat to spoil the watch
-        recent = [(t, m) for t, m in means if now - t <= tn.beat_rise_s]
+        # The newest means only, read from the end: this runs on every still tick once due.
+        recent = list(takewhile(lambda m: now - m[0] <= tn.beat_rise_s, reversed(means)))
+        recent.reverse()
         if not recent:  # no reading for a while (the supervisor is on it): no probe
             return False
         peak_t, peak = max(recent, key=lambda m: m[1])
@@ -275,15 +270,23 @@ class LineProbe:
 _MEAN_S = 0.01  # the beat's peak is found on running means over this long
 
 
-def _means(points: list[tuple[float, float]], width_s: float) -> list[tuple[float, float]]:
-    """Running means over the `width_s` up to each point: the ADC's noise taken out."""
-    out = []
-    window: deque[tuple[float, float]] = deque()
-    total = 0.0
-    for t, r in points:
+class _RunningMean:
+    """The mean of the readings over the last `width_s`, dated at the middle of its window:
+    the ADC's noise taken out."""
+
+    def __init__(self, width_s: float) -> None:
+        self.width_s = width_s
+        self._window: deque[tuple[float, float]] = deque()
+
+    def add(self, t: float, r: float) -> tuple[float, float]:
+        window = self._window
         window.append((t, r))
-        total += r
-        while t - window[0][0] > width_s:
-            total -= window.popleft()[1]
-        out.append((t - 0.5 * (t - window[0][0]), total / len(window)))
-    return out
+        while t - window[0][0] > self.width_s:
+            window.popleft()
+        return t - 0.5 * (t - window[0][0]), statistics.fmean(v for _, v in window)
+
+
+def _means(points: list[tuple[float, float]], width_s: float) -> list[tuple[float, float]]:
+    """Running means over the `width_s` up to each point."""
+    running = _RunningMean(width_s)
+    return [running.add(t, r) for t, r in points]
