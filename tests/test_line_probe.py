@@ -165,6 +165,34 @@ def test_a_probe_hands_the_cuff_back_as_soon_as_a_rep_lifts_it() -> None:
     pytest.fail("the probe never opened")
 
 
+def test_a_probe_that_meets_the_limbs_own_fall_hands_the_cuff_back_early() -> None:
+    """A limb relaxing under the watch takes the reading further down than the valve's last drop
+    explains: the cuff goes back to the regulator (unjudged) well before the probe's 8 % floor,
+    so the pump meets the fall sooner. A lagging line never shows more than the valve's drop."""
+    probe, cuff = LineProbe(), Cuff(lag_s=0.002)
+    falling = False
+    for i in range(int(40 / DT)):  # the second probe comes `every_s` after the first
+        now = i * DT
+        wanted = Actuation(1.0, False) if cuff.seen < 0.96 * TARGET else STILL
+        act = probe.step(now, cuff.seen, TARGET, wanted)
+        cuff.step(act)
+        judged = [r for r in probe.results if r.verdict != Verdict.UNJUDGED]
+        if not probe.probing:
+            if falling:
+                assert act == wanted
+                result = probe.results[-1]
+                assert result.verdict == Verdict.UNJUDGED
+                valve_drop = judged[-1].whole_mmHg * result.open_s / judged[-1].open_s
+                assert TARGET - 2.0 * valve_drop - 1.0 < cuff.seen < TARGET - valve_drop
+                assert cuff.seen > 0.95 * TARGET  # the old floor was 0.92
+                return
+            cuff.p = cuff.seen = TARGET
+        elif judged and not act.valve_open:
+            falling = True
+            cuff.p -= 40.0 * DT  # the muscle relaxes: 40 mmHg a second
+    pytest.fail("no probe met the fall")
+
+
 def make(plant):
     """A simulated appliance with the line probe turned on (it is off by default)."""
     sim = make_plain(plant)

@@ -86,6 +86,12 @@ class LineProbeTuning:
     confirm_within_s: float = 10.0
     leave_frac: float = 0.045  # the regulator's vent level: a rep or a knock, handed back
     low_leave_frac: float = 0.08  # under this the regulator gets the cuff back, unjudged
+    # A reading that has fallen more than `fall_growth` times what the valve took off at this
+    # opening last time (scaled from another opening) is the limb falling as well: a lagging
+    # line shows less than the valve's drop, never more. Handed back at once, so the pump
+    # meets a relaxing limb before the floor.
+    fall_growth: float = 1.5
+    fall_margin_mmHg: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -200,8 +206,9 @@ class LineProbe:
         if now - self._opened_t < self._open_s:
             return Actuation(0.0, True)
         shut_t = self._opened_t + self._open_s
-        if raw is not None and not (
-            (1 - tn.low_leave_frac) * target <= raw <= (1 + tn.leave_frac) * target
+        if raw is not None and (
+            not (1 - tn.low_leave_frac) * target <= raw <= (1 + tn.leave_frac) * target
+            or raw < self._lowest_from_the_valve()
         ):
             self._finish(now, None)
             return wanted
@@ -209,6 +216,15 @@ class LineProbe:
             return STILL
         self._finish(now, shut_t)
         return wanted
+
+    def _lowest_from_the_valve(self) -> float:
+        """The lowest reading this opening's drop can explain, from the last one judged."""
+        last = self._last_drop
+        if last is None:
+            return float("-inf")
+        opening, drop = last
+        expected = drop * self._open_s / opening
+        return self._before - self.tuning.fall_growth * expected - self.tuning.fall_margin_mmHg
 
     def _finish(self, now: float, shut_t: float | None) -> None:
         """Judge a completed watch (`shut_t` given) or drop one cut short."""
