@@ -48,6 +48,11 @@ class LineProbeTuning:
     # starts from the top of the band, so it stays clear of its floor.
     under_frac: float = 0.025
     steady_frac: float = 0.02
+    # ...and high enough that the valve's fastest judged drop at this opening leaves the cuff
+    # above this share under the set point: one loop poll takes 5 % off a small arm cuff, and
+    # a limb relaxing on top of it took the cuff to 91 %. Not once the line is suspected: the
+    # probe that confirms it must come soon.
+    land_frac: float = 0.04
     # The heartbeat's upstroke is the one fast thing in a still cuff (1-3 mmHg in 0.1 s): a
     # probe opens just after a beat's peak, in the slow run-off, so the next upstroke comes
     # after the watch. The peak is the highest 10 ms mean of the last `beat_rise_s`, 15-80 ms
@@ -68,7 +73,17 @@ class LineProbeTuning:
     # The whole drop, read this long after the valve shut: a healthy valve closes in 5-30 ms
     # and its drop is all in by then, while a lagging line has shown at most 86 % of it (0.1 s).
     whole_after_s: float = 0.2
-    min_drop_mmHg: float = 1.5  # a smaller whole drop is not judged: the next opening doubles
+    # A smaller whole drop is not judged, and the next opening doubles. Not at once where this
+    # opening took `enough_drop_mmHg` off this cuff before, unless the line is suspected: a limb
+    # rising under the watch also makes a drop small, and an opening doubled for one such drop
+    # dumped an arm cuff 6 % at every probe after. There it takes two in a row.
+    min_drop_mmHg: float = 1.5
+    small_in_a_row: int = 2
+    enough_drop_mmHg: float = 3.0
+    # An opening that takes `enough_drop_mmHg` off on this cuff leaving every reading of the
+    # watch within this of the one before: the reading is not the cuff's (a blocked hose, a
+    # frozen transducer). A live reading moves with the valve, the beat or the limb.
+    flat_mmHg: float = 0.5
     # A drop this many times the least judged halves the next opening (down to `open_s`).
     shrink_over: float = 3.0
     # Half the whole drop shows on a healthy line within the opening's middle plus the valve's
@@ -133,6 +148,8 @@ class LineProbe:
         self._watch: list[tuple[float, float]] = []
         self._before = 0.0
         self._last_drop: tuple[float, float] | None = None  # (opening, whole drop) last judged
+        self._valve_rate: float | None = None  # the fastest judged drop, mmHg per s of opening
+        self._small = 0  # drops too small to judge in a row at this opening
         self.verdict: Verdict | None = None
 
     @property
@@ -182,7 +199,11 @@ class LineProbe:
         still = self._still(now)
         if len(still) < 10:
             return False
-        if not (1 - tn.under_frac) * target <= still[-1][1] <= (1 + tn.steady_frac) * target:
+        reading = still[-1][1]
+        if not (1 - tn.under_frac) * target <= reading <= (1 + tn.steady_frac) * target:
+            return False
+        landing = reading - (self._valve_rate or 0.0) * self._open_s
+        if not self._lagging and landing < (1 - tn.land_frac) * target:
             return False
         means = self._smoothed
         if max(m for _, m in means) - min(m for _, m in means) < tn.beat_min_mmHg:
@@ -219,12 +240,15 @@ class LineProbe:
 
     def _lowest_from_the_valve(self) -> float:
         """The lowest reading this opening's drop can explain, from the last one judged."""
-        last = self._last_drop
-        if last is None:
+        if self._valve_rate is None:
             return float("-inf")
-        opening, drop = last
-        expected = drop * self._open_s / opening
+        expected = self._valve_rate * self._open_s
         return self._before - self.tuning.fall_growth * expected - self.tuning.fall_margin_mmHg
+
+    def _takes_enough_off(self) -> bool:
+        """The fastest judged drop says this opening takes `enough_drop_mmHg` off this cuff."""
+        rate = self._valve_rate
+        return rate is not None and rate * self._open_s >= self.tuning.enough_drop_mmHg
 
     def _finish(self, now: float, shut_t: float | None) -> None:
         """Judge a completed watch (`shut_t` given) or drop one cut short."""
@@ -239,12 +263,23 @@ class LineProbe:
         if self.on_result is not None:
             self.on_result(result)
         if result.verdict == Verdict.UNJUDGED:
-            if abs(result.whole_mmHg) < tn.min_drop_mmHg:  # too little taken off: open longer
-                self._open_s = min(tn.max_open_s, 2 * self._open_s)
+            if -tn.flat_mmHg <= result.whole_mmHg < tn.min_drop_mmHg:  # too little taken off
+                self._small += 1
+                # Open longer unless this opening took plenty off before (a limb's doing, once).
+                if (
+                    not self._takes_enough_off()
+                    or self._small >= tn.small_in_a_row
+                    or self._lagging
+                ):
+                    self._open_s = min(tn.max_open_s, 2 * self._open_s)
+                    self._small = 0
             self._due_t = now + tn.retry_s
             return
-        if result.whole_mmHg >= tn.min_drop_mmHg:  # not the widest opening's nothing
+        self._small = 0
+        if result.whole_mmHg >= tn.min_drop_mmHg:  # not a blocked line's nothing
             self._last_drop = (result.open_s, result.whole_mmHg)
+            rate = result.whole_mmHg / result.open_s
+            self._valve_rate = max(rate, self._valve_rate or rate)
         if result.whole_mmHg > tn.shrink_over * tn.min_drop_mmHg:
             self._open_s = max(tn.open_s, 0.5 * self._open_s)
         if result.verdict != Verdict.LAGGING:
@@ -267,9 +302,13 @@ class LineProbe:
         if not whole:
             return None
         drop = self._before - statistics.fmean(whole)
-        if abs(drop) < tn.min_drop_mmHg and self._open_s >= tn.max_open_s:
-            # The widest opening moved nothing: the reading is not the cuff's (a hose blocked,
-            # a transducer frozen), or the valve did not open. Either way: empty the cuff.
+        if (abs(drop) < tn.min_drop_mmHg and self._open_s >= tn.max_open_s) or (
+            self._takes_enough_off()
+            and all(abs(self._before - m) <= tn.flat_mmHg for _, m in means)
+        ):
+            # The widest opening, or one that took plenty off this cuff before, moved nothing:
+            # the reading is not the cuff's (a hose blocked, a transducer frozen), or the valve
+            # did not open. Either way: empty the cuff.
             return ProbeResult(now, self._open_s, drop, None, Verdict.LAGGING)
         last = self._last_drop
         if drop < tn.min_drop_mmHg or (
