@@ -80,9 +80,9 @@ class LineProbeTuning:
     min_drop_mmHg: float = 1.5
     small_in_a_row: int = 2
     enough_drop_mmHg: float = 3.0
-    # An opening that takes `enough_drop_mmHg` off on this cuff leaving every reading of the
-    # watch within this of the one before: the reading is not the cuff's (a blocked hose, a
-    # frozen transducer). A live reading moves with the valve, the beat or the limb.
+    # The opening whose last judged drop was `enough_drop_mmHg` or more now leaving every
+    # reading of the watch within this of the one before: the reading is not the cuff's (a
+    # blocked hose, a frozen transducer). A live reading moves with the valve, beat or limb.
     flat_mmHg: float = 0.5
     # A drop this many times the least judged halves the next opening (down to `open_s`).
     shrink_over: float = 3.0
@@ -101,10 +101,10 @@ class LineProbeTuning:
     confirm_within_s: float = 10.0
     leave_frac: float = 0.045  # the regulator's vent level: a rep or a knock, handed back
     low_leave_frac: float = 0.08  # under this the regulator gets the cuff back, unjudged
-    # A reading that has fallen more than `fall_growth` times what the valve took off at this
-    # opening last time (scaled from another opening) is the limb falling as well: a lagging
-    # line shows less than the valve's drop, never more. Handed back at once, so the pump
-    # meets a relaxing limb before the floor.
+    # A reading that has fallen more than `fall_growth` times the valve's fastest judged drop
+    # (scaled to this opening) is the limb falling as well: a lagging line shows less than the
+    # valve's drop, never more. Handed back at once, so the pump meets a relaxing limb before
+    # the floor.
     fall_growth: float = 1.5
     fall_margin_mmHg: float = 0.5
 
@@ -239,7 +239,7 @@ class LineProbe:
         return wanted
 
     def _lowest_from_the_valve(self) -> float:
-        """The lowest reading this opening's drop can explain, from the last one judged."""
+        """The lowest reading this opening's drop can explain, from the fastest one judged."""
         if self._valve_rate is None:
             return float("-inf")
         expected = self._valve_rate * self._open_s
@@ -302,15 +302,17 @@ class LineProbe:
         if not whole:
             return None
         drop = self._before - statistics.fmean(whole)
+        last = self._last_drop
         if (abs(drop) < tn.min_drop_mmHg and self._open_s >= tn.max_open_s) or (
-            self._takes_enough_off()
+            last is not None
+            and last[0] == self._open_s
+            and last[1] >= tn.enough_drop_mmHg
             and all(abs(self._before - m) <= tn.flat_mmHg for _, m in means)
         ):
             # The widest opening, or one that took plenty off this cuff before, moved nothing:
             # the reading is not the cuff's (a hose blocked, a transducer frozen), or the valve
             # did not open. Either way: empty the cuff.
             return ProbeResult(now, self._open_s, drop, None, Verdict.LAGGING)
-        last = self._last_drop
         if drop < tn.min_drop_mmHg or (
             last is not None and last[0] == self._open_s and drop > tn.max_drop_growth * last[1]
         ):
