@@ -187,8 +187,8 @@ def test_a_probe_hands_the_cuff_back_as_soon_as_a_rep_lifts_it() -> None:
 
 
 def test_a_probe_that_meets_the_limbs_own_fall_hands_the_cuff_back_early() -> None:
-    """A limb relaxing under the watch takes the reading further down than the valve's last drop
-    explains: the cuff goes back to the regulator (unjudged) well before the probe's 8 % floor,
+    """A limb relaxing under the watch takes the reading further down than the valve's judged
+    drop explains: the cuff goes back to the regulator (unjudged) well before the probe's 8 % floor,
     so the pump meets the fall sooner. A lagging line never shows more than the valve's drop."""
     probe, cuff = LineProbe(), Cuff(lag_s=0.002)
     falling = False

@@ -14,8 +14,11 @@ actuators still while it watches. It measures how long after the opening the rea
 fall by half of what it has fallen 0.2 s after the shut, and calls the line lagging when that
 is later than any healthy valve's own response allows, twice in a row (a second probe follows
 a first slow one within seconds). An opening that took too little off to judge is made twice as
-long next time, and the widest opening moving nothing is a blocked line; a cuff that leaves the
-band while watched (a rep, a knock) is handed straight back to the regulator, unjudged.
+long next time (where it took plenty off before, only after two such), and the widest opening,
+or one that took plenty off before, moving nothing is a blocked line. A cuff that leaves the
+band while watched (a rep, a knock), or falls further than the valve's drop explains (a limb
+relaxing), is handed straight back to the regulator, unjudged; and a probe opens only where
+that drop leaves the cuff inside the band.
 """
 
 from __future__ import annotations
