@@ -89,15 +89,15 @@ def exercise_at_true_lop(
     seed: int,
     regulator: Any = None,
     fraction: float = 0.8,
-    probe_line: bool = False,
+    probe_line: bool = True,
     **protocol: Any,
 ) -> ExerciseRun:
     """A bench patient: configured with the plant's true LOP, so only holding is measured.
 
-    `probe_line` turns on the sensing line's probe (off by default: docs/safety.md)."""
+    `probe_line=False` turns the sensing line's probe off, to measure what it costs the hold."""
     sim = build_simulated(plant, seed, regulator=regulator)
-    if probe_line:
-        sim.controller.probe_the_line()
+    if not probe_line:
+        sim.controller.probe_the_line(False)
     sim.run(0.3)
     lop = plant.true_lop_mmHg
     reply = sim.controller.handle({"cmd": "configure", "limb": plant.patient.limb, "lop_mmHg": lop})

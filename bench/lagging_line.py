@@ -10,10 +10,10 @@ of the true LOP and does one set of 15 reps; the figures are on the cuff's true 
 - within +-10 %: the share of the hold, from first reaching the set point, inside +-10 %;
 - alarms raised and the state at the end (a FAULT would have deflated the cuff).
 
-`--probe` turns on the hold's line probe (off by default), which faults SENSOR_LAG on a lag it
-sees; the set's valley then counts the emptied cuff.
+The hold's line probe (on, as in the appliance; `--no-probe` turns it off) faults SENSOR_LAG on
+a lag it sees; the set's valley then counts the emptied cuff.
 
-    python bench/lagging_line.py [--patients N] [--lags 0,0.1,0.3,1] [--limb arm|leg] [--probe]
+    python bench/lagging_line.py [--patients N] [--lags 0,0.1,0.3,1] [--limb arm|leg] [--no-probe]
 """
 
 from __future__ import annotations
@@ -89,13 +89,15 @@ def main() -> int:
     ap.add_argument("--lags", default="0,0.1,0.3,1", help="seconds, comma-separated; 0 = healthy")
     ap.add_argument("--limb", choices=("arm", "leg"), help="project patients all of this limb")
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--probe", action="store_true", help="turn on the hold's line probe")
+    ap.add_argument("--no-probe", action="store_true", help="turn the hold's line probe off")
     args = ap.parse_args()
     lags = [float(x) for x in args.lags.split(",")]
     if any(lag < 0 for lag in lags):
         ap.error("--lags: seconds, 0 or more")
     overrides = {"limb": args.limb} if args.limb else {}
-    jobs = [(lag, seed, overrides, args.probe) for lag in lags for seed in range(args.patients)]
+    jobs = [
+        (lag, seed, overrides, not args.no_probe) for lag in lags for seed in range(args.patients)
+    ]
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(run_one, jobs))
     which = f"{args.limb} only" if args.limb else "arm and leg"

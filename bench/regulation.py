@@ -7,9 +7,11 @@ openings and pump starts per minute, and actuations relative to an on/off contro
 on the same patients; then time in band and actuations over the reps alone, as the rests
 (cuff still inflated, limb still) are the easy part. Then the same on `varied_plant` patients
 (cuff, pump, valve, leak, contraction size and cadence it was not tuned on), and the
-stop-to-valve-open latency.
+stop-to-valve-open latency. Ours runs with the sensing line's probe, as the appliance does
+(`--no-probe` shows what its openings cost); the on/off baselines run without it.
 
     python bench/regulation.py [--patients N] [--varied N] [--jobs 2] [--limb leg] [--pump-mL-s F]
+                               [--no-probe]
 """
 
 from __future__ import annotations
@@ -57,10 +59,12 @@ def regulator_for(name: str):
     return OnOffRegulator(float(name.split("+-")[1]))
 
 
-def run_one(job: tuple[str, str, int, dict]) -> Outcome:
-    kind, controller, seed, overrides = job
+def run_one(job: tuple[str, str, int, dict, bool]) -> Outcome:
+    kind, controller, seed, overrides, probe = job
     plant = varied_plant(seed) if kind == "varied" else default_plant(seed, **overrides)
-    run = exercise_at_true_lop(plant, seed, regulator_for(controller), rest_s=30.0)
+    # The on/off baselines are plain controllers: no line probe, whose openings would count.
+    probe = probe and controller == "predictive-band"
+    run = exercise_at_true_lop(plant, seed, regulator_for(controller), probe, rest_s=30.0)
     m = run.metrics
     if m is None:
         return Outcome(controller, seed, plant.patient.limb, False, run.final_state)
@@ -180,8 +184,14 @@ def main() -> int:
         type=float,
         help="project plant pump motor time constant (default 50; the self-test fails over ~110)",
     )
+    ap.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="turn the sensing line's probe off, to see what its openings cost the hold",
+    )
     args = ap.parse_args()
     names = args.controllers.split(",")
+    probe = not args.no_probe
     overrides: dict = {}
     if args.limb:
         overrides["limb"] = args.limb
@@ -189,12 +199,13 @@ def main() -> int:
         overrides["pump_free_flow_mL_s"] = args.pump_mL_s
     if args.pump_spinup_ms:
         overrides["pump_spinup_s"] = args.pump_spinup_ms / 1000.0
-    jobs = [("default", c, s, overrides) for s in range(args.patients) for c in names]
-    jobs += [("varied", c, 1000 + s, {}) for s in range(args.varied) for c in names]
+    jobs = [("default", c, s, overrides, probe) for s in range(args.patients) for c in names]
+    jobs += [("varied", c, 1000 + s, {}, probe) for s in range(args.varied) for c in names]
     with ProcessPoolExecutor(args.jobs) as pool:
         results = list(pool.map(run_one, jobs))
     n = args.patients * len(names)
     print("30-15-15-15 at 80 % LOP, 30 s rests, cuff inflated through rests; true cuff pressure")
+    print(f"line probe {'on' if probe else 'off'} for ours, off for the on/off baselines")
     which = f"{args.limb} only" if args.limb else "arm and leg"
     pump = f", pump {args.pump_mL_s:g} mL/s" if args.pump_mL_s else ""
     pump += f", motor {args.pump_spinup_ms:g} ms" if args.pump_spinup_ms else ""

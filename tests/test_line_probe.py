@@ -13,8 +13,7 @@ from appliance.controller.supervisor import State
 from hardware.sim.cuff import default_plant, varied_plant
 from hardware.sim.line import LaggingLine
 from tests.plants import FrozenReadingPlant
-from tests.test_controller_safety import make as make_plain
-from tests.test_controller_safety import safe
+from tests.test_controller_safety import make, safe
 
 TARGET = 120.0
 DT = 0.001
@@ -212,13 +211,6 @@ def test_a_probe_that_meets_the_limbs_own_fall_hands_the_cuff_back_early() -> No
             falling = True
             cuff.p -= 40.0 * DT  # the muscle relaxes: 40 mmHg a second
     pytest.fail("no probe met the fall")
-
-
-def make(plant):
-    """A simulated appliance with the line probe turned on (it is off by default)."""
-    sim = make_plain(plant)
-    sim.controller.probe_the_line()
-    return sim
 
 
 def settle(sim, target: float, limit_s: float = 40.0) -> None:

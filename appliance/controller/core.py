@@ -139,8 +139,9 @@ class Controller:
         self.supervisor = Supervisor(self.limits, self.transducer)
         self.regulator: Regulator = regulator or PredictiveBandRegulator()
         self.filter = PressureFilter()
-        # Off until `probe_the_line()`: its dips cost the hold (docs/safety.md, sensor failure).
+        # Finds a pinched or blocked sensing line while holding (docs/safety.md, sensor failure).
         self.line_probe: LineProbe | None = None
+        self.probe_the_line()
         self.alarms = AlarmBoard()
         self.sounder = AlarmSounder(hardware.buzzer, clock.now())
         self.session = SessionLimits(occlusion_limit_s=self.limits.default_occlusion_s)
@@ -639,9 +640,9 @@ class Controller:
             self.target = None
         self._emit("state", {"from": previous.value, "to": state.value})
 
-    def probe_the_line(self) -> None:
-        """Turn the sensing line's probe on (experimental: see docs/safety.md)."""
-        self.line_probe = LineProbe(on_result=self._probed)
+    def probe_the_line(self, on: bool = True) -> None:
+        """Turn the sensing line's probe on (the default) or off (benches comparing its cost)."""
+        self.line_probe = LineProbe(on_result=self._probed) if on else None
 
     def _probed(self, result: ProbeResult) -> None:
         """Every probe of the sensing line goes to the log: a technician sees a line going slow."""

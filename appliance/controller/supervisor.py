@@ -19,6 +19,7 @@ from appliance.controller.watches import (
     DueRiseWatch,
     FrozenWatch,
     PumpRise,
+    RefillLedger,
     ShareWindow,
 )
 from appliance.pump_model import dead_zone_duty
@@ -139,6 +140,7 @@ class Supervisor:
         self._frozen = FrozenWatch()
         self._frozen_long = FrozenWatch(self.MOVING_WINDOW_S)
         self._due_rise = DueRiseWatch()
+        self._refill_ledger = RefillLedger()
         self._vent_frozen = FrozenWatch()
         self._vent_opened = ShareWindow(FrozenWatch.WINDOW_S)  # ticks the valve opened on
         self._vent_share = ShareWindow(FrozenWatch.WINDOW_S)
@@ -164,6 +166,7 @@ class Supervisor:
         self._frozen.clear()
         self._frozen_long.clear()
         self._due_rise.clear()
+        self._refill_ledger.clear()
         self._vent_frozen.clear()
         self._vent_opened.clear()
         self._vent_share.clear()
@@ -209,6 +212,7 @@ class Supervisor:
             findings += self._pump_progress(obs, p)
             findings += self._climb_progress(obs, p)
             findings += self._frozen_progress(obs, p)
+            findings += self._refill_progress(obs, p)
             findings += self._vent_progress(obs, p)
             findings += self._valve_progress(obs, p)
             findings += self._window(obs)
@@ -383,6 +387,16 @@ class Supervisor:
         due = due and obs.now - started <= self.DUE_RUN_S
         due = due and self._due_rise.add(obs.now, p, due_per_s)
         return [Finding(AlarmCode.PUMP_NO_RISE, True)] if frozen or slow or due else []
+
+    def _refill_progress(self, obs: Observation, p: float) -> list[Finding]:
+        """Holding, pump run after pump run at the valleys of a set adds no air to the cuff."""
+        if obs.state != State.HOLDING or obs.valve_open or p < self.GRIP_mmHg:
+            self._refill_ledger.clear()
+            return []
+        due_per_s = self.DUE_SHARE * self._pump_rise.expected_per_s(obs.pump_duty, p)
+        if self._refill_ledger.add(obs.now, p, due_per_s):
+            return [Finding(AlarmCode.PUMP_NO_RISE, True)]
+        return []
 
     def _judged(self, watch: FrozenWatch | DueRiseWatch, pumping: bool, obs: Observation) -> bool:
         """Whether `watch` may judge this sample: `pumping` has held since SPIN_UP_S ago."""

@@ -232,6 +232,51 @@ class DueRiseWatch:
         return False
 
 
+class RefillLedger:
+    """Pump runs at the valleys of a set, no vent between them, and none of them lifts the cuff.
+
+    In a set the regulator pumps at each rep's valley and stops as the next contraction lifts
+    the reading, so no pump run lasts the no-rise window, and the swing reads as rise: a dead
+    pump on a leak-free arm went unseen for 17-25 s while the cuff sat 5 % under. Here each
+    pumping sample books the rise the pump was due to give (DueRiseWatch's) and the rise the
+    reading showed since the sample before, over the last WINDOW_S; any opening of the valve
+    clears the book (air let out is air the pump may put back). Once DUE_mmHg is booked, pump
+    runs that showed under GAIN_SHARE of it moved no air: a working pump lifts the cuff by
+    twice its due at the least, and a leak takes its air while the pump is off as well, so a
+    leak the pump keeps up with still shows the pump's rise while it runs (the leak check's).
+    A dead pump's runs show only the contraction that ends them: 1-3 mmHg a run.
+    """
+
+    WINDOW_S = 8.0
+    DUE_mmHg = 40.0
+    GAIN_SHARE = 0.25
+
+    def __init__(self) -> None:
+        self._book: deque[tuple[float, float, float]] = deque()  # (t, rise shown, rise due)
+        self.clear()
+
+    def clear(self) -> None:
+        self._book.clear()
+        self._due = 0.0
+        self._shown = 0.0
+        self._last: tuple[float, float] | None = None
+
+    def add(self, now: float, p: float, due_per_s: float) -> bool:
+        """Book one sample and the rise due per second now; True once the due rise never came."""
+        last, self._last = self._last, (now, p)
+        if last is None or due_per_s <= 0.0:
+            return False
+        due, shown = due_per_s * (now - last[0]), p - last[1]
+        self._book.append((now, shown, due))
+        self._due += due
+        self._shown += shown
+        while now - self._book[0][0] > self.WINDOW_S:
+            _, old_shown, old_due = self._book.popleft()
+            self._due -= old_due
+            self._shown -= old_shown
+        return self._due >= self.DUE_mmHg and self._shown < self.GAIN_SHARE * self._due
+
+
 class PumpRise:
     """How fast the pump lifts this cuff at full duty, measured on the cuff's first climb.
 
