@@ -64,7 +64,9 @@ def run_one(job: tuple[str, str, int, dict, bool]) -> Outcome:
     plant = varied_plant(seed) if kind == "varied" else default_plant(seed, **overrides)
     # The on/off baselines are plain controllers: no line probe, whose openings would count.
     probe = probe and controller == "predictive-band"
-    run = exercise_at_true_lop(plant, seed, regulator_for(controller), probe, rest_s=30.0)
+    run = exercise_at_true_lop(
+        plant, seed, regulator_for(controller), probe_line=probe, rest_s=30.0
+    )
     m = run.metrics
     if m is None:
         return Outcome(controller, seed, plant.patient.limb, False, run.final_state)
