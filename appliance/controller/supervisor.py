@@ -211,8 +211,10 @@ class Supervisor:
             # value behind, and a valve check on it named a stuck valve on an empty cuff.
             findings += self._pump_progress(obs, p)
             findings += self._climb_progress(obs, p)
-            findings += self._frozen_progress(obs, p)
-            findings += self._refill_progress(obs, p)
+            # After the climb check, which may just have learned the pump's rise.
+            due_per_s = self.DUE_SHARE * self._pump_rise.expected_per_s(obs.pump_duty, p)
+            findings += self._frozen_progress(obs, p, due_per_s)
+            findings += self._refill_progress(obs, p, due_per_s)
             findings += self._vent_progress(obs, p)
             findings += self._valve_progress(obs, p)
             findings += self._window(obs)
@@ -363,12 +365,13 @@ class Supervisor:
         since = now if since is None else since
         return since, not self._range_bad and now - since >= self.SPIN_UP_S
 
-    def _frozen_progress(self, obs: Observation, p: float) -> list[Finding]:
+    def _frozen_progress(self, obs: Observation, p: float, due_per_s: float) -> list[Finding]:
         """The pump drives a gripping cuff while the reading stands still: it is cut off.
 
         Inflating or holding, from SPIN_UP_S after the pump reached a duty that must move air
         briskly (for FrozenWatch.WINDOW_S), or that must move air at all (for MOVING_WINDOW_S);
-        see FrozenWatch for why a limb, rep or heartbeat does not look like this.
+        see FrozenWatch for why a limb, rep or heartbeat does not look like this. `due_per_s`:
+        the rise the pump is due to give now (DueRiseWatch).
         """
         dead_zone = dead_zone_duty(p)
         gripping = obs.state in REGULATED and not obs.valve_open and p >= self.GRIP_mmHg
@@ -377,7 +380,6 @@ class Supervisor:
             max(self.DRIVING_MIN_DUTY, dead_zone + self.DRIVING_OVER_DEAD_ZONE),
         )
         moving_duty = dead_zone + self.MOVING_OVER_DEAD_ZONE
-        due_per_s = self.DUE_SHARE * self._pump_rise.expected_per_s(obs.pump_duty, p)
         frozen = self._judged(self._frozen, gripping and obs.pump_duty >= driving_duty, obs)
         frozen = frozen and self._frozen.add(obs.now, p)
         slow = self._judged(self._frozen_long, gripping and obs.pump_duty >= moving_duty, obs)
@@ -388,12 +390,11 @@ class Supervisor:
         due = due and self._due_rise.add(obs.now, p, due_per_s)
         return [Finding(AlarmCode.PUMP_NO_RISE, True)] if frozen or slow or due else []
 
-    def _refill_progress(self, obs: Observation, p: float) -> list[Finding]:
+    def _refill_progress(self, obs: Observation, p: float, due_per_s: float) -> list[Finding]:
         """Holding, pump run after pump run at the valleys of a set adds no air to the cuff."""
         if obs.state != State.HOLDING or obs.valve_open or p < self.GRIP_mmHg:
             self._refill_ledger.clear()
             return []
-        due_per_s = self.DUE_SHARE * self._pump_rise.expected_per_s(obs.pump_duty, p)
         if self._refill_ledger.add(obs.now, p, due_per_s):
             return [Finding(AlarmCode.PUMP_NO_RISE, True)]
         return []
