@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.controller.line_probe import ProbeResult
 from appliance.controller.supervisor import State
 from appliance.holding import HoldMetrics, HoldPoint, hold_metrics
 from appliance.simulation import SimulatedAppliance, build_simulated
@@ -21,6 +22,7 @@ class ExerciseRun:
     final_state: str
     alarms: tuple[str, ...]
     points: tuple[HoldPoint, ...]
+    probes: tuple[ProbeResult, ...] = ()  # the sensing line's probes through the exercise
 
 
 def run_resistance_exercise(
@@ -81,6 +83,7 @@ def run_resistance_exercise(
         final_state=final,
         alarms=tuple(code.value for _, code in c.alarms.raised),
         points=tuple(points),
+        probes=tuple(c.line_probe.results) if c.line_probe is not None else (),
     )
 
 
