@@ -343,6 +343,10 @@ def test_a_thigh_relaxing_as_fast_as_its_refill_pumps_is_not_a_frozen_reading() 
     plant = varied_plant(1023)
     run = exercise_at_true_lop(plant, 1023, sets=(30,))
     assert run.final_state == "HOLDING", run.alarms
+    # The line probe ran through the set, and its results come back with the run.
+    assert run.probes and all(p.t <= run.end_t + 1.0 for p in run.probes)
+    off = exercise_at_true_lop(varied_plant(1023), 1023, probe_line=False, sets=(1,))
+    assert off.probes == ()
 
 
 def test_cuff_off_no_rise() -> None:
