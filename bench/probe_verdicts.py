@@ -23,17 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from appliance.controller.line_probe import Verdict  # noqa: E402
 from appliance.exercise import exercise_at_true_lop  # noqa: E402
+from bench.feasibility import seeds  # noqa: E402
 from hardware.sim.cuff import default_plant, varied_plant  # noqa: E402
 
 
-def seeds(spec: str) -> list[int]:
-    if not spec:
-        return []
-    lo, _, hi = spec.partition("-")
-    return list(range(int(lo), int(hi or lo) + 1))
-
-
-def run_one(job: tuple[str, int]) -> str:
+def run_one(job: tuple[str, int]) -> tuple[str, int, bool]:
+    """One patient's line of figures, its false lagging verdicts, and whether it faulted."""
     kind, seed = job
     plant = varied_plant(seed) if kind == "varied" else default_plant(seed)
     run = exercise_at_true_lop(plant, seed, rest_s=30.0)
@@ -42,7 +37,8 @@ def run_one(job: tuple[str, int]) -> str:
     cut = [r for r in probes if math.isnan(r.whole_mmHg)]
     lagging = [r for r in judged if r.verdict == Verdict.LAGGING]
     halves = [r.half_s for r in judged if r.half_s is not None]
-    one_poll = [r.whole_mmHg for r in judged if r.open_s == min(p.open_s for p in judged)]
+    shortest = min((r.open_s for r in judged), default=None)
+    one_poll = [r.whole_mmHg for r in judged if r.open_s == shortest]
     line = (
         f"{kind:7} {seed:5} {plant.patient.limb:4} {plant.patient.heart_rate_bpm:5.0f} "
         f"{len(probes):6} {len(judged):6} {len(cut):4} {len(lagging):7} "
@@ -54,7 +50,7 @@ def run_one(job: tuple[str, int]) -> str:
         line += f"\n        lagging at {r.t:7.2f} s: opening {1000 * r.open_s:.0f} ms, "
         line += f"drop {r.whole_mmHg:.2f} mmHg, half "
         line += "never" if r.half_s is None else f"{1000 * r.half_s:.0f} ms"
-    return line
+    return line, len(lagging), run.final_state == "FAULT"
 
 
 def main() -> int:
@@ -69,11 +65,11 @@ def main() -> int:
     print("healthy lines, 30-15-15-15 at 80 % LOP; every probe of each session")
     print("plant    seed limb   bpm probes judged  cut lagging half_ms  drop1 (min  max)  end")
     with ProcessPoolExecutor(args.jobs) as pool:
-        lines = list(pool.map(run_one, jobs))
-    for line in lines:
+        outcomes = list(pool.map(run_one, jobs))
+    for line, _, _ in outcomes:
         print(line, flush=True)
-    false = sum(line.count("lagging at") for line in lines)
-    faulted = sum("FAULT" in line.splitlines()[0] for line in lines)
+    false = sum(lagging for _, lagging, _ in outcomes)
+    faulted = sum(fault for _, _, fault in outcomes)
     print(
         f"{false} false lagging verdicts on {len(jobs)} healthy lines, {faulted} sessions faulted"
     )
