@@ -4,9 +4,10 @@ Each patient (the `varied_plant` seeds by default: cuffs, pumps, valves, heart r
 sizes the probe was not tuned on) is inflated to 80 % of the true LOP and does 30-15-15-15 with
 30 s rests, its line free. A LAGGING verdict here is false: one alone makes the probe look again
 within seconds, two in a row within 10 s fault SENSOR_LAG and empty the cuff. Prints, per
-patient: the probes opened, judged and cut short, the lagging verdicts, the slowest judged
-half-drop (the 65 ms limit), and the least and most drop the one-poll opening was judged to take
-(a valve takes the same off the same cuff each time: a spread is the beat's doing).
+patient: the probes opened, judged, judged with an earlier beat taken out of the watch ("out",
+held to 48 ms; the others to 65 ms) and cut short, the lagging verdicts, the slowest judged
+half-drop, and the least and most drop the one-poll opening was judged to take (a valve takes
+the same off the same cuff each time: a spread is the beat's doing).
 
     python bench/probe_verdicts.py [--varied 1000-1047] [--project 0-11] [--jobs 2]
 """
@@ -41,7 +42,8 @@ def run_one(job: tuple[str, int]) -> tuple[str, int, bool]:
     one_poll = [r.whole_mmHg for r in judged if r.open_s == shortest]
     line = (
         f"{kind:7} {seed:5} {plant.patient.limb:4} {plant.patient.heart_rate_bpm:5.0f} "
-        f"{len(probes):6} {len(judged):6} {len(cut):4} {len(lagging):7} "
+        f"{len(probes):6} {len(judged):6} {sum(r.beat_out for r in judged):4} {len(cut):4} "
+        f"{len(lagging):7} "
         + (f"{1000 * max(halves):8.0f}" if halves else f"{'-':>8}")
         + (f" {min(one_poll):6.2f} {max(one_poll):6.2f}" if one_poll else f" {'-':>6} {'-':>6}")
         + f"  {run.final_state}"
@@ -50,6 +52,7 @@ def run_one(job: tuple[str, int]) -> tuple[str, int, bool]:
         line += f"\n        lagging at {r.t:7.2f} s: opening {1000 * r.open_s:.0f} ms, "
         line += f"drop {r.whole_mmHg:.2f} mmHg, half "
         line += "never" if r.half_s is None else f"{1000 * r.half_s:.0f} ms"
+        line += ", beat taken out" if r.beat_out else ""
     return line, len(lagging), run.final_state == "FAULT"
 
 
@@ -63,7 +66,7 @@ def main() -> int:
         ("project", s) for s in seeds(args.project)
     ]
     print("healthy lines, 30-15-15-15 at 80 % LOP; every probe of each session")
-    print("plant    seed limb   bpm probes judged  cut lagging half_ms  drop1 (min  max)  end")
+    print("plant    seed limb   bpm probes judged  out  cut lagging half_ms  drop1 (min  max)  end")
     with ProcessPoolExecutor(args.jobs) as pool:
         outcomes = list(pool.map(run_one, jobs))
     for line, _, _ in outcomes:

@@ -655,6 +655,7 @@ class Controller:
                 "open_ms": round(1000 * result.open_s),
                 "drop_mmHg": drop,
                 "half_ms": half_ms,
+                "beat_out": result.beat_out,
             },
         )
 

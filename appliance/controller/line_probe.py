@@ -13,9 +13,13 @@ after a heartbeat's peak), the probe opens the valve for a loop poll or two and 
 actuators still while it watches. It measures how long after the opening the reading took to
 fall by half of what it has fallen 0.2 s after the shut, and calls the line lagging when that
 is later than any healthy valve's own response allows, twice in a row (a second probe follows
-a first slow one within seconds). An opening that took too little off to judge is made twice as
-long next time (where it took plenty off before, only after two such), and the widest opening,
-or one that took plenty off before, moving nothing is a blocked line. A cuff that leaves the
+a first slow one within seconds). The heartbeat's run-off goes on under the watch, and on a
+strong pulse it outweighs what a one-poll opening takes off; where the cuff has been still long
+enough to find an earlier beat, that beat's same stretch is taken out of the watch. A watch with
+the beat left in is held to a looser limit and teaches nothing about the valve. An opening
+that took too little off to judge is made twice as long next time (where it took plenty off
+before, only after two such), and the widest opening, or one that took plenty off before,
+moving nothing is a blocked line. A cuff that leaves the
 band while watched (a rep, a knock), or falls further than the valve's drop explains (a limb
 relaxing), is handed straight back to the regulator, unjudged; and a probe opens only where
 that drop leaves the cuff inside the band.
@@ -29,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import takewhile
+
+import numpy as np
 
 from appliance.controller.regulator import Actuation
 
@@ -47,6 +53,10 @@ class LineProbeTuning:
     first_after_s: float = 0.5  # holding this long before the first probe of an inflation
     every_s: float = 30.0  # a line pinched later is found at the next still moment after this
     retry_s: float = 1.0  # after a probe too small to judge, or cut short
+    # Probes cut short in a row wait twice as long each time, up to `every_s`, unless the line is
+    # suspected: between a set's reps every probe met the next rep and was handed back, and
+    # one a second clicked the valve 127 times through one session.
+    cut_backoff: float = 2.0
     # The still reading from just under the set point to this share over it: the probe's dip
     # starts from the top of the band, so it stays clear of its floor.
     under_frac: float = 0.025
@@ -67,6 +77,23 @@ class LineProbeTuning:
     beat_peak_within_s: tuple[float, float] = (0.015, 0.08)
     beat_rise_s: float = 0.25  # shorter than a beat at 200 a minute
     beat_window_s: float = 1.5  # longer than a beat at 40 a minute
+    # The beat's run-off goes on under the watch: on a thigh at 150 a minute it fell 3 mmHg in
+    # 0.1 s while a one-poll opening took 0.1 mmHg off, and a healthy line was judged lagging
+    # twice in a row. So the same part of an earlier beat is taken out of what the watch
+    # reads: the last `match_s` of still readings before the opening (this beat's upstroke
+    # and peak) is matched against those before it, and the best match's continuation is the
+    # beat's own run-off. It takes about 0.8 s of still cuff (a beat back and a watch) since
+    # the regulator last acted; a probe does not wait for it, for between a set's reps the
+    # cuff is seldom still that long, and a probe that waited there found a lagging line in
+    # 4 of 12 arms through a set where one that did not found 11. (A single peak was too noisy
+    # to align on: small beats on an arm were matched 0.1-0.2 s off.) A match is one that
+    # leaves less than `match_residual` of the readings' variance, or misses by less than
+    # `match_rms_mmHg` (a small beat behind a lag is mostly noise, and a miss that small
+    # cannot fake a judged drop).
+    match_s: float = 0.3
+    match_residual: float = 0.25
+    match_rms_mmHg: float = 0.3
+    history_s: float = 2.0  # the means kept: a beat at 40 a minute and a watch
     # The first opening of a hold: one loop poll, for a small arm cuff behind a wide valve
     # loses 10 % of its pressure in 6 ms. Doubled until the drop can be judged.
     open_s: float = 0.002
@@ -90,11 +117,13 @@ class LineProbeTuning:
     # A drop this many times the least judged halves the next opening (down to `open_s`).
     shrink_over: float = 3.0
     # Half the whole drop shows on a healthy line within the opening's middle plus the valve's
-    # own response (at most about 25 ms; thighs 40 ms), behind a lag of 0.1 s some 40-70 ms
-    # later. A limb relaxing under the watch can slow a healthy line's half to 84 ms once, not
-    # twice in a row: through whole sessions on 24 project patients no healthy pair of probes
-    # was over 62 ms.
-    half_within_s: float = 0.065
+    # own response (at most about 25 ms; thighs 40 ms); behind a lag of 0.1 s, half of the 86 %
+    # shown by then takes 56 ms more. With the beat taken out, healthy halves were 6-42 ms.
+    # With it left in, a beat's run-off slows them (to 84 ms and more on large pulses), which
+    # a single slow probe may be, not two in a row: through whole sessions on 24 project
+    # patients no healthy pair of probes was over 62 ms.
+    half_within_s: float = 0.048
+    beat_left_half_within_s: float = 0.065
     # A whole drop more than this many times the last judged one at the same opening was not
     # the valve's alone (the limb moved, a rep's swell went out): not judged.
     max_drop_growth: float = 2.0
@@ -121,6 +150,7 @@ class ProbeResult:
     whole_mmHg: float
     half_s: float | None  # from the valve opening to half the whole drop
     verdict: Verdict
+    beat_out: bool = False  # an earlier beat's run-off was taken out of the watch
 
 
 class LineProbe:
@@ -144,20 +174,29 @@ class LineProbe:
         # Running means of the readings over `_MEAN_S`, kept as they come, to find the beat.
         self._smoothing = _RunningMean(_MEAN_S)
         self._smoothed: deque[tuple[float, float]] = deque()
+        self._beating = False  # the last opening was timed on a heartbeat's peak
+        self._beat: _Beat | None = None  # the earlier beat taken out of this watch
         self._lagging = 0  # lagging judgements in a row, within `confirm_within_s`
         self._suspected_t = 0.0  # when the first of them came
         self._still_since: float | None = None  # neither pump nor valve driven since
         self._opened_t: float | None = None
-        self._watch: list[tuple[float, float]] = []
+        self._watch: list[tuple[float, float]] = []  # the readings, the earlier beat taken out
+        self._raw_watch: list[tuple[float, float]] = []  # and as read
         self._before = 0.0
         self._last_drop: tuple[float, float] | None = None  # (opening, whole drop) last judged
         self._valve_rate: float | None = None  # the fastest judged drop, mmHg per s of opening
         self._small = 0  # drops too small to judge in a row at this opening
+        self._cut = 0  # probes cut short in a row
         self.verdict: Verdict | None = None
 
     @property
     def probing(self) -> bool:
         return self._opened_t is not None
+
+    @property
+    def valve_rate(self) -> float | None:
+        """The fastest drop judged with no beat left in the watch, mmHg per s of opening."""
+        return self._valve_rate
 
     def step(self, now: float, raw: float | None, target: float, wanted: Actuation) -> Actuation:
         """This tick's actuation while holding: the regulator's `wanted`, or the probe's own."""
@@ -169,7 +208,7 @@ class LineProbe:
             while now - self._recent[0][0] > tn.quiet_s:
                 self._recent.popleft()
             self._smoothed.append(self._smoothing.add(now, raw))
-            while now - self._smoothed[0][0] > tn.beat_window_s:
+            while now - self._smoothed[0][0] > tn.history_s:
                 self._smoothed.popleft()
         if self._opened_t is not None:
             return self._probe(now, raw, target, wanted)
@@ -179,11 +218,13 @@ class LineProbe:
         if self._still_since is None:
             self._still_since = now
         if now >= self._due_t and self._may_open(now, target):
+            beat = self._earlier_beat(now) if self._beating else None
             self._opened_t = now
             self._before = statistics.fmean(
                 r for t, r in self._still(now) if now - t <= tn.before_s
             )
-            self._watch = []
+            self._watch, self._raw_watch = [], []
+            self._beat = beat
             return Actuation(0.0, True)
         return wanted
 
@@ -203,16 +244,20 @@ class LineProbe:
         if len(still) < 10:
             return False
         reading = still[-1][1]
-        if not (1 - tn.under_frac) * target <= reading <= (1 + tn.steady_frac) * target:
+        # Once suspected, from as low as a probe may land: the cuff a first probe left under the
+        # band's middle waited 10 s there for the one that confirms the lag.
+        under = tn.land_frac if self._lagging else tn.under_frac
+        if not (1 - under) * target <= reading <= (1 + tn.steady_frac) * target:
             return False
         landing = reading - (self._valve_rate or 0.0) * self._open_s
         if not self._lagging and landing < (1 - tn.land_frac) * target:
             return False
-        means = self._smoothed
-        if max(m for _, m in means) - min(m for _, m in means) < tn.beat_min_mmHg:
+        self._beating = False
+        means = [m for t, m in self._smoothed if now - t <= tn.beat_window_s]
+        if max(means) - min(means) < tn.beat_min_mmHg:
             return True  # no beat to spoil the watch
         # The newest means only, read from the end: this runs on every still tick once due.
-        recent = list(takewhile(lambda m: now - m[0] <= tn.beat_rise_s, reversed(means)))
+        recent = list(takewhile(lambda m: now - m[0] <= tn.beat_rise_s, reversed(self._smoothed)))
         recent.reverse()
         if not recent:  # no reading for a while (the supervisor is on it): no probe
             return False
@@ -220,19 +265,67 @@ class LineProbe:
         lo, hi = tn.beat_peak_within_s
         if not lo <= now - peak_t <= hi:
             return False
-        return peak - min(m for t, m in recent if t <= peak_t) >= tn.beat_min_mmHg
+        self._beating = peak - min(m for t, m in recent if t <= peak_t) >= tn.beat_min_mmHg
+        return self._beating
+
+    def _earlier_beat(self, now: float) -> _Beat | None:
+        """The earlier stretch of still readings that best matches the one before this opening.
+
+        Only readings since the regulator last acted: a pump's run or a vent is not the beat.
+        """
+        tn = self.tuning
+        assert self._still_since is not None
+        watch_s = self._open_s + tn.whole_after_s + 2 * tn.smooth_s
+        # At least the shortest beat (220 a minute) of still readings before the matched ones.
+        if now - self._still_since < tn.match_s + watch_s + 0.27:
+            return None
+        ts, ms = np.array(self._smoothed).T
+        first = int(np.searchsorted(ts, self._still_since))
+        grid = np.arange(ts[first], ts[-1], _GRID_S)
+        series = np.interp(grid, ts[first:], ms[first:])
+        n = int(tn.match_s / _GRID_S)
+        least = int(np.ceil(watch_s / _GRID_S))
+        if len(series) < n + least + 1:
+            return None
+        here = series[-n:] - series[-n:].mean()
+        # The misfit of `here` to every stretch as long, ending at least `least` steps back,
+        # each taken about its own mean: sum(e^2) - n*mean(e)^2 - 2*sum(e*here) + sum(here^2).
+        earlier = series[: len(series) - least]
+        sums = np.concatenate(([0.0], np.cumsum(earlier)))
+        squares = np.concatenate(([0.0], np.cumsum(earlier**2)))
+        total, total2 = sums[n:] - sums[:-n], squares[n:] - squares[:-n]
+        fit = float((here**2).sum())
+        misfit = total2 - total**2 / n - 2 * np.correlate(earlier, here, "valid") + fit
+        best = int(np.argmin(misfit))
+        if misfit[best] > max(tn.match_residual * fit, n * tn.match_rms_mmHg**2):
+            return None
+        shift_s = (len(series) - n - best) * _GRID_S
+        return _Beat(shift_s, grid, series)
+
+    @property
+    def _beat_left_in(self) -> bool:
+        """This watch was timed on a beat, but no earlier beat was found to take out of it."""
+        return self._beating and self._beat is None
+
+    def _beat_at(self, t: float) -> float:
+        """How far the earlier beat had moved the cuff by this moment of the watch."""
+        beat = self._beat
+        if beat is None or self._opened_t is None:
+            return 0.0
+        return beat.at(t) - beat.at(self._opened_t - 0.5 * self.tuning.before_s)
 
     def _probe(self, now: float, raw: float | None, target: float, wanted: Actuation) -> Actuation:
         tn = self.tuning
         assert self._opened_t is not None
         if raw is not None:
-            self._watch.append((now, raw))
+            self._watch.append((now, raw - self._beat_at(now)))
+            self._raw_watch.append((now, raw))
         if now - self._opened_t < self._open_s:
             return Actuation(0.0, True)
         shut_t = self._opened_t + self._open_s
         if raw is not None and (
             not (1 - tn.low_leave_frac) * target <= raw <= (1 + tn.leave_frac) * target
-            or raw < self._lowest_from_the_valve()
+            or self._watch[-1][1] < self._lowest_from_the_valve()
         ):
             self._finish(now, None)
             return wanted
@@ -265,6 +358,7 @@ class LineProbe:
         self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
+        self._cut = self._cut + 1 if shut_t is None else 0
         if result.verdict == Verdict.UNJUDGED:
             if -tn.flat_mmHg <= result.whole_mmHg < tn.min_drop_mmHg:  # too little taken off
                 self._small += 1
@@ -276,13 +370,17 @@ class LineProbe:
                 ):
                     self._open_s = min(tn.max_open_s, 2 * self._open_s)
                     self._small = 0
-            self._due_t = now + tn.retry_s
+            wait = tn.retry_s
+            if self._cut and not self._lagging:
+                wait = min(tn.every_s, tn.retry_s * tn.cut_backoff ** (self._cut - 1))
+            self._due_t = now + wait
             return
         self._small = 0
         if result.whole_mmHg >= tn.min_drop_mmHg:  # not a blocked line's nothing
             self._last_drop = (result.open_s, result.whole_mmHg)
             rate = result.whole_mmHg / result.open_s
-            self._valve_rate = max(rate, self._valve_rate or rate)
+            if not self._beat_left_in:  # a beat's run-off is not the valve's drop
+                self._valve_rate = max(rate, self._valve_rate or rate)
         if result.whole_mmHg > tn.shrink_over * tn.min_drop_mmHg:
             self._open_s = max(tn.open_s, 0.5 * self._open_s)
         if result.verdict != Verdict.LAGGING:
@@ -305,29 +403,49 @@ class LineProbe:
         if not whole:
             return None
         drop = self._before - statistics.fmean(whole)
+        out = self._beat is not None
         last = self._last_drop
         if (abs(drop) < tn.min_drop_mmHg and self._open_s >= tn.max_open_s) or (
             last is not None
             and last[0] == self._open_s
             and last[1] >= tn.enough_drop_mmHg
-            and all(abs(self._before - m) <= tn.flat_mmHg for _, m in means)
+            # As read: with an earlier beat taken out, a live beating cuff can look flat.
+            and all(
+                abs(self._before - m) <= tn.flat_mmHg
+                for _, m in _means(self._raw_watch, 2 * tn.smooth_s)
+            )
         ):
             # The widest opening, or one that took plenty off this cuff before, moved nothing:
             # the reading is not the cuff's (a hose blocked, a transducer frozen), or the valve
             # did not open. Either way: empty the cuff.
-            return ProbeResult(now, self._open_s, drop, None, Verdict.LAGGING)
+            return ProbeResult(now, self._open_s, drop, None, Verdict.LAGGING, out)
         if drop < tn.min_drop_mmHg or (
             last is not None and last[0] == self._open_s and drop > tn.max_drop_growth * last[1]
         ):
-            return ProbeResult(now, self._open_s, drop, None, Verdict.UNJUDGED)
+            return ProbeResult(now, self._open_s, drop, None, Verdict.UNJUDGED, out)
         half_t = next((t for t, m in means if self._before - m >= 0.5 * drop), None)
         half_s = None if half_t is None else half_t - opened
-        lagging = half_s is None or half_s > tn.half_within_s
+        within = tn.beat_left_half_within_s if self._beat_left_in else tn.half_within_s
+        lagging = half_s is None or half_s > within
         verdict = Verdict.LAGGING if lagging else Verdict.HEALTHY
-        return ProbeResult(now, self._open_s, drop, half_s, verdict)
+        return ProbeResult(now, self._open_s, drop, half_s, verdict, out)
 
 
 _MEAN_S = 0.01  # the beat's peak is found on running means over this long
+_GRID_S = 0.004  # earlier beats are matched on the means resampled this often
+
+
+class _Beat:
+    """The readings one or more beats back, shifted forward by `shift_s` onto this beat."""
+
+    def __init__(self, shift_s: float, grid: np.ndarray, series: np.ndarray) -> None:
+        self.shift_s = shift_s
+        self._grid = grid
+        self._series = series
+
+    def at(self, t: float) -> float:
+        """The earlier beat's reading at the same point of its beat as `t` in this one."""
+        return float(np.interp(t - self.shift_s, self._grid, self._series))
 
 
 class _RunningMean:
