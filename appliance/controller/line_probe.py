@@ -19,10 +19,10 @@ enough to find an earlier beat, that beat's same stretch is taken out of the wat
 the beat left in is held to a looser limit and teaches nothing about the valve. An opening
 that took too little off to judge is made twice as long next time (where it took plenty off
 before, only after two such), and the widest opening, or one that took plenty off before,
-moving nothing is a blocked line. A cuff that leaves the
-band while watched (a rep, a knock), or falls further than the valve's drop explains (a limb
-relaxing), is handed straight back to the regulator, unjudged; and a probe opens only where
-that drop leaves the cuff inside the band.
+moving nothing is a blocked line. A cuff that leaves the band while watched (a rep, a knock),
+or falls further than the valve's drop explains (a limb relaxing), is handed straight back to
+the regulator, unjudged; and a probe opens only where that drop leaves the cuff inside the
+band.
 """
 
 from __future__ import annotations
@@ -300,25 +300,20 @@ class LineProbe:
         if misfit[best] > max(tn.match_residual * fit, n * tn.match_rms_mmHg**2):
             return None
         shift_s = (len(series) - n - best) * _GRID_S
-        return _Beat(shift_s, grid, series)
+        # The watch's reading before is the mean over `before_s` up to the opening: the beat's
+        # movement is counted from the middle of that.
+        return _Beat(shift_s, grid, series, now - 0.5 * tn.before_s)
 
     @property
     def _beat_left_in(self) -> bool:
         """This watch was timed on a beat, but no earlier beat was found to take out of it."""
         return self._beating and self._beat is None
 
-    def _beat_at(self, t: float) -> float:
-        """How far the earlier beat had moved the cuff by this moment of the watch."""
-        beat = self._beat
-        if beat is None or self._opened_t is None:
-            return 0.0
-        return beat.at(t) - beat.at(self._opened_t - 0.5 * self.tuning.before_s)
-
     def _probe(self, now: float, raw: float | None, target: float, wanted: Actuation) -> Actuation:
         tn = self.tuning
         assert self._opened_t is not None
         if raw is not None:
-            self._watch.append((now, raw - self._beat_at(now)))
+            self._watch.append((now, raw - (self._beat.moved(now) if self._beat else 0.0)))
             self._raw_watch.append((now, raw))
         if now - self._opened_t < self._open_s:
             return Actuation(0.0, True)
@@ -438,12 +433,19 @@ _GRID_S = 0.004  # earlier beats are matched on the means resampled this often
 class _Beat:
     """The readings one or more beats back, shifted forward by `shift_s` onto this beat."""
 
-    def __init__(self, shift_s: float, grid: np.ndarray, series: np.ndarray) -> None:
+    def __init__(
+        self, shift_s: float, grid: np.ndarray, series: np.ndarray, origin_t: float
+    ) -> None:
         self.shift_s = shift_s
         self._grid = grid
         self._series = series
+        self._origin = self._at(origin_t)
 
-    def at(self, t: float) -> float:
+    def moved(self, t: float) -> float:
+        """How far the earlier beat had moved the cuff from `origin_t` by this moment."""
+        return self._at(t) - self._origin
+
+    def _at(self, t: float) -> float:
         """The earlier beat's reading at the same point of its beat as `t` in this one."""
         return float(np.interp(t - self.shift_s, self._grid, self._series))
 
