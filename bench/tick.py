@@ -2,7 +2,8 @@
 
 Runs the real controller (real adafruit ADS1115 driver on the register-level emulator, gpiozero
 mock pins) through a leg-press set on a simulated cuff and times every `Controller.tick` with
-the wall clock, and within it the sensor read (driver plus the emulator answering its register
+the wall clock and with its thread's CPU clock (which a busy host taking the core away does not
+advance), and within it the sensor read (driver plus the emulator answering its register
 reads; on the device that part is the I2C transfer instead). The plant and the emulator's own
 conversions run between ticks and are not counted.
 
@@ -47,20 +48,26 @@ from hardware.sim.cuff import default_plant  # noqa: E402
 
 
 class _Stopwatch:
-    """Wall time of every controller tick, and of the sensor reads made inside it."""
+    """Wall time of every controller tick, and of the sensor reads made inside it.
+
+    Also the tick's CPU time on its own thread: on a shared machine the wall clock's tail is
+    mostly the host taking the core away, which says nothing about the code.
+    """
 
     def __init__(self) -> None:
         self.ticks: list[float] = []
+        self.cpu: list[float] = []  # thread CPU time per tick
         self.reads: list[float] = []  # read time per tick
         self._reading = 0.0
 
     def tick(self, fn: Callable[[], Any]) -> Callable[[], Any]:
         def call() -> Any:
             self._reading = 0.0
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.thread_time()
             try:
                 return fn()
             finally:
+                self.cpu.append(time.thread_time() - cpu)
                 self.ticks.append(time.perf_counter() - start)
                 self.reads.append(self._reading)
 
@@ -154,6 +161,7 @@ def measure(reps: int, seed: int, limb: str, freeze: bool) -> None:
         f"simulated), {how}; poll period {period * 1e6:.0f} us"
     )
     print(_row("whole tick", watch.ticks, period))
+    print(_row("  its CPU time", watch.cpu, period))
     print(_row("sensor read", watch.reads, period))
     rest = [t - r for t, r in zip(watch.ticks, watch.reads, strict=True)]
     print(_row("all but read", rest, period))

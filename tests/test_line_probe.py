@@ -6,7 +6,10 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from appliance.controller import line_probe
 from appliance.controller.line_probe import STILL, LineProbe, ProbeResult, Verdict
 from appliance.controller.regulator import Actuation
 from appliance.controller.supervisor import State
@@ -61,6 +64,43 @@ def test_a_still_cuff_on_a_healthy_line_is_judged_healthy() -> None:
     result = probe.results[-1]
     assert result.half_s is not None and result.half_s < 0.03
     assert openings == len(probe.results)
+
+
+def test_the_probe_keeps_only_its_newest_results(monkeypatch) -> None:
+    """A controller holds for months: every probe is handed on as it comes, and only the newest
+    are kept, or the collector would scan a longer list every day."""
+    monkeypatch.setattr(line_probe, "KEPT_RESULTS", 2)
+    handed: list[ProbeResult] = []
+    probe, cuff = LineProbe(on_result=handed.append), Cuff(lag_s=0.002)
+    for i in range(int(70.0 / DT)):  # a healthy line is probed again every 30 s
+        act = probe.step(i * DT, cuff.seen, TARGET, STILL)
+        cuff.step(act)
+        if not probe.probing:
+            cuff.p = cuff.seen = TARGET
+    assert len(handed) >= 4
+    assert probe.results == handed[-2:]
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(0.0, 0.3), st.floats(-50.0, 50.0), st.booleans()),
+        min_size=1,
+        max_size=200,
+    ),
+    st.floats(0.01, 2.0),
+)
+def test_the_swing_is_the_highest_less_the_lowest_mean_of_its_window(steps, window_s) -> None:
+    """Kept in constant time per reading, it must still be what the window's means say."""
+    swing = line_probe._Swing(keep_s=2.0)
+    means: list[tuple[float, float]] = []
+    t = 0.0
+    for dt, mean, ask in steps:
+        t += dt
+        swing.add((t, mean))
+        means.append((t, mean))
+        if ask:
+            inside = [m for u, m in means if t - u <= window_s]
+            assert swing.over(t, window_s) == max(inside) - min(inside)
 
 
 @pytest.mark.parametrize("lag_s", [0.1, 0.3, 1.0])

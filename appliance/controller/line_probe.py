@@ -27,12 +27,13 @@ band.
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from itertools import takewhile
+from itertools import chain, takewhile
 
 import numpy as np
 
@@ -163,7 +164,7 @@ class LineProbe:
     ) -> None:
         self.tuning = tuning or LineProbeTuning()
         self.on_result = on_result
-        self.results: list[ProbeResult] = []
+        self.results: list[ProbeResult] = []  # the newest KEPT_RESULTS, for benches and tests
         self.reset()
 
     def reset(self) -> None:
@@ -174,6 +175,7 @@ class LineProbe:
         # Running means of the readings over `_MEAN_S`, kept as they come, to find the beat.
         self._smoothing = _RunningMean(_MEAN_S)
         self._smoothed: deque[tuple[float, float]] = deque()
+        self._swing = _Swing(self.tuning.history_s)  # the extremes of those means
         self._beating = False  # the last opening was timed on a heartbeat's peak
         self._beat: _Beat | None = None  # the earlier beat taken out of this watch
         self._lagging = 0  # lagging judgements in a row, within `confirm_within_s`
@@ -207,7 +209,9 @@ class LineProbe:
             self._recent.append((now, raw))
             while now - self._recent[0][0] > tn.quiet_s:
                 self._recent.popleft()
-            self._smoothed.append(self._smoothing.add(now, raw))
+            mean = self._smoothing.add(now, raw)
+            self._smoothed.append(mean)
+            self._swing.add(mean)
             while now - self._smoothed[0][0] > tn.history_s:
                 self._smoothed.popleft()
         if self._opened_t is not None:
@@ -240,10 +244,12 @@ class LineProbe:
         assert self._still_since is not None
         if now - self._still_since < tn.quiet_s:
             return False
-        still = self._still(now)
-        if len(still) < 10:
+        # Ten still readings at least, counted from the end: this runs on every still tick
+        # once due, and copying the last `quiet_s` each time cost up to 0.2 ms a tick.
+        since = max(self._still_since, now - tn.quiet_s)
+        if len(self._recent) < 10 or self._recent[-10][0] < since:
             return False
-        reading = still[-1][1]
+        reading = self._recent[-1][1]
         # Once suspected, from as low as a probe may land: the cuff a first probe left under the
         # band's middle waited 10 s there for the one that confirms the lag.
         under = tn.land_frac if self._lagging else tn.under_frac
@@ -253,8 +259,8 @@ class LineProbe:
         if not self._lagging and landing < (1 - tn.land_frac) * target:
             return False
         self._beating = False
-        means = [m for t, m in self._smoothed if now - t <= tn.beat_window_s]
-        if max(means) - min(means) < tn.beat_min_mmHg:
+        swing = self._swing.over(now, tn.beat_window_s)
+        if swing is not None and swing < tn.beat_min_mmHg:
             return True  # no beat to spoil the watch
         # The newest means only, read from the end: this runs on every still tick once due.
         recent = list(takewhile(lambda m: now - m[0] <= tn.beat_rise_s, reversed(self._smoothed)))
@@ -279,7 +285,8 @@ class LineProbe:
         # At least the shortest beat (220 a minute) of still readings before the matched ones.
         if now - self._still_since < tn.match_s + watch_s + 0.27:
             return None
-        ts, ms = np.array(self._smoothed).T
+        flat = np.fromiter(chain.from_iterable(self._smoothed), float, 2 * len(self._smoothed))
+        ts, ms = flat[0::2], flat[1::2]
         first = int(np.searchsorted(ts, self._still_since))
         grid = np.arange(ts[first], ts[-1], _GRID_S)
         series = np.interp(grid, ts[first:], ms[first:])
@@ -351,6 +358,7 @@ class LineProbe:
         judged = None if shut_t is None else self._judge(now, opened, shut_t)
         result = judged or ProbeResult(now, self._open_s, float("nan"), None, Verdict.UNJUDGED)
         self.results.append(result)
+        del self.results[:-KEPT_RESULTS]
         if self.on_result is not None:
             self.on_result(result)
         self._cut = self._cut + 1 if shut_t is None else 0
@@ -426,6 +434,7 @@ class LineProbe:
         return ProbeResult(now, self._open_s, drop, half_s, verdict, out)
 
 
+KEPT_RESULTS = 500  # sessions make 4-29 probes; each is also handed on as it comes (`on_result`)
 _MEAN_S = 0.01  # the beat's peak is found on running means over this long
 _GRID_S = 0.004  # earlier beats are matched on the means resampled this often
 
@@ -463,10 +472,48 @@ class _RunningMean:
         window.append((t, r))
         while t - window[0][0] > self.width_s:
             window.popleft()
-        return t - 0.5 * (t - window[0][0]), statistics.fmean(v for _, v in window)
+        # fsum over a list: what statistics.fmean gives, without its generator's cost.
+        return t - 0.5 * (t - window[0][0]), math.fsum([v for _, v in window]) / len(window)
 
 
 def _means(points: list[tuple[float, float]], width_s: float) -> list[tuple[float, float]]:
     """Running means over the `width_s` up to each point."""
     running = _RunningMean(width_s)
     return [running.add(t, r) for t, r in points]
+
+
+class _Swing:
+    """The highest and lowest running means of the last while, in constant time per reading.
+
+    Each deque keeps only the means that may yet be the extreme: a newer mean at least as high
+    (low) makes every older one lower (higher) than it useless. Means older than `keep_s` go
+    as new ones come, and those older than the asked window as it is asked: the loop's clock
+    never goes back, and the probe always asks over the same window.
+    """
+
+    def __init__(self, keep_s: float) -> None:
+        self.keep_s = keep_s
+        self._highs: deque[tuple[float, float]] = deque()
+        self._lows: deque[tuple[float, float]] = deque()
+
+    def add(self, mean: tuple[float, float]) -> None:
+        t, m = mean
+        while self._highs and self._highs[-1][1] <= m:
+            self._highs.pop()
+        self._highs.append(mean)
+        while self._lows and self._lows[-1][1] >= m:
+            self._lows.pop()
+        self._lows.append(mean)
+        self._drop(t, self.keep_s)
+
+    def over(self, now: float, window_s: float) -> float | None:
+        """Highest minus lowest of the means of the last `window_s`; None without one."""
+        self._drop(now, window_s)
+        if not self._highs:
+            return None
+        return self._highs[0][1] - self._lows[0][1]
+
+    def _drop(self, now: float, window_s: float) -> None:
+        for extremes in (self._highs, self._lows):
+            while extremes and now - extremes[0][0] > window_s:
+                extremes.popleft()
