@@ -313,7 +313,7 @@ class LineProbe:
         # movement is counted from the middle of that.
         beat = _Beat(shift_s, grid, series, now - 0.5 * tn.before_s)
         if beat.rise(now, watch_s) > tn.beat_min_mmHg:
-            return None  # an upstroke ahead: not this beat's run-off (below, `beat_min_mmHg`)
+            return None  # another beat close behind the matched one: not this beat's run-off
         return beat
 
     @property
