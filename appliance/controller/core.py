@@ -140,7 +140,8 @@ class Controller:
         self.regulator: Regulator = regulator or PredictiveBandRegulator()
         self.filter = PressureFilter()
         # Finds a pinched or blocked sensing line while holding (docs/safety.md, sensor failure).
-        self.line_probe: LineProbe | None = LineProbe(on_result=self._probed)
+        self.line_probe: LineProbe | None = None
+        self.probe_the_line()
         self.alarms = AlarmBoard()
         self.sounder = AlarmSounder(hardware.buzzer, clock.now())
         self.session = SessionLimits(occlusion_limit_s=self.limits.default_occlusion_s)
