@@ -18,6 +18,7 @@ import io
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -26,12 +27,11 @@ from appliance.technician.link import SimLink  # noqa: E402
 from appliance.technician.progress import Progress  # noqa: E402
 from appliance.technician.selftest import SelftestLimits, selftest_procedure_factory  # noqa: E402
 from appliance.technician.selftest_run import run_selftest  # noqa: E402
-from hardware.sim.cuff import cylinder_plant  # noqa: E402
+from hardware.sim.cuff import CuffPlant, cylinder_plant  # noqa: E402
 
 
-def one(job: tuple[str, int, float]) -> tuple[str, int, float, float | None, str]:
-    limb, seed, motor_s = job
-    plant = cylinder_plant(seed, limb=limb, pump_spinup_s=motor_s)
+def selftest_check(plant: CuffPlant, seed: int, name: str) -> dict[str, Any]:
+    """Run the whole self-test on `plant` (a cuff on the test cylinder); one check's result."""
     link = SimLink(
         build_simulated(plant, seed, procedures={"selftest": selftest_procedure_factory})
     )
@@ -42,7 +42,13 @@ def one(job: tuple[str, int, float]) -> tuple[str, int, float, float | None, str
         )
     finally:
         link.close()
-    check = next(c for c in report["checks"] if c["name"] == "pump_start")
+    return next(c for c in report["checks"] if c["name"] == name)
+
+
+def one(job: tuple[str, int, float]) -> tuple[str, int, float, float | None, str]:
+    limb, seed, motor_s = job
+    plant = cylinder_plant(seed, limb=limb, pump_spinup_s=motor_s)
+    check = selftest_check(plant, seed, "pump_start")
     return limb, seed, motor_s, check["figure"], check["status"]
 
 

@@ -1,5 +1,5 @@
-"""Self-test: a healthy simulated cuff passes; a leak, a dead pump, a stuck valve and a slow pump
-each fail the right check with advice; results are stored, shown and gate sessions; `--json`
+"""Self-test: a healthy simulated cuff passes; a leak, a dead pump, a stuck valve, a worn pump
+and a slow pump each fail the right check with advice; results are stored, shown and gate sessions; `--json`
 prints one object."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from appliance.technician.progress import Progress
 from appliance.technician.pump_start import crossing_s, lost_flow_s
 from appliance.technician.selftest import CHECKS, DEVICE_CHECKS, selftest_procedure_factory
 from appliance.technician.selftest_results import record_selftest
-from appliance.technician.selftest_run import run_selftest
+from appliance.technician.selftest_run import _device_checks, run_selftest
 from hardware.sim.cuff import cylinder_plant
 
 
@@ -87,6 +87,42 @@ def test_a_slow_pump_fails_the_pump_start_check_after_passing_the_others() -> No
     assert "replace the pump" in start["message"] and report["advice"] == start["message"]
     assert [c["status"] for c in report["checks"][:5]] == ["passed"] * 5
     assert _check(report, "stop_button")["status"] == "passed"  # the cuff was emptied
+
+
+WORN = {"pump_min_duty": 0.35, "pump_stall_mmHg": 215.0}  # needs 80 % duty at 150 mmHg
+
+
+@pytest.mark.parametrize("limb", ["arm", "leg"])
+def test_a_worn_pump_passes_at_full_duty_and_fails_at_low_duty(limb: str) -> None:
+    report = _run(_link(cylinder_plant(0, limb=limb, **WORN)), button=False)
+    assert report["passed"] is False and report["fault"] is None  # judged before a no-rise
+    assert [c["status"] for c in report["checks"][:5]] == ["passed"] * 5  # pump and leak too
+    low = _check(report, "pump_low_duty")
+    assert low["status"] == "failed" and low["figure"] < low["limit"] == 50.0
+    assert "PUMP_NO_RISE" in low["message"] and "replace the pump" in low["message"]
+    assert report["advice"] == low["message"]
+    assert _check(report, "pump_start")["status"] == "not_run"
+
+
+def test_the_low_duty_figure_falls_as_the_pump_needs_more_drive() -> None:
+    figures = []
+    for min_duty in (0.15, 0.25, 0.4, 0.55):
+        report = _run(_link(cylinder_plant(1, pump_min_duty=min_duty)), button=False)
+        figures.append(_check(report, "pump_low_duty")["figure"])
+    assert figures == sorted(figures, reverse=True) and len(set(figures)) == 4
+    assert figures[1] > 100.0  # the BOM's pump gives more than the supervisor counts on
+    assert figures[3] < 50.0, figures  # its dead zone 0.19 over the nominal one at 150 mmHg
+
+
+def test_a_fault_against_a_passed_check_fails_the_one_running() -> None:
+    pump = {"name": "pump", "status": "passed", "figure": 150.0, "limit": 8.0, "message": "ok"}
+    published = {"checks": [pump], "running": "pump_low_duty"}
+    alarms = [{"code": "PUMP_NO_RISE", "message": "no pressure rise while pumping"}]
+    checks = {c.name: c for c in _device_checks(published, "PUMP_NO_RISE", alarms)}
+    assert checks["pump"].status == "passed"
+    low = checks["pump_low_duty"]
+    assert low.status == "failed" and "PUMP_NO_RISE: no pressure rise" in low.message
+    assert checks["pump_start"].status == "not_run"
 
 
 @pytest.mark.parametrize("limb", ["arm", "leg"])
@@ -255,11 +291,17 @@ def test_cli_stores_the_result_and_audits_it(tmp_path: Path, capsys: pytest.Capt
     assert entry.subject == "failed" and entry.detail["checks"][4]["name"] == "leak"
 
 
-def test_cli_simulates_a_slow_pump(capsys: pytest.CaptureFixture) -> None:
-    code = main(["selftest", "--sim", "--sim-fault", "slow-pump", "--no-button"])
+@pytest.mark.parametrize(
+    ("fault", "check"), [("slow-pump", "pump_start"), ("worn-pump", "pump_low_duty")]
+)
+def test_cli_simulates_a_worn_pump(capsys: pytest.CaptureFixture, fault: str, check: str) -> None:
+    code = main(["selftest", "--sim", "--sim-fault", fault, "--no-button"])
     out = capsys.readouterr().out
     assert code == 1
-    assert "pump_start" in out and "FAILED" in out and "replace the pump" in out
+    failed = [
+        line.split()[0] for line in out.splitlines() if line.startswith("  ") and " FAILED " in line
+    ]
+    assert failed == [check] and "replace the pump" in out
 
 
 class InterruptingLink(SimLink):

@@ -114,14 +114,16 @@ def test_status_gathers_one_screen(tmp_path: Path) -> None:
     stale = gather_status(
         tree=tree, data_dir=data, controller=lambda: None, systemctl=None, now=NOW
     )
-    assert stale["selftest"]["missing"] == ["pump_start", "stop_button", "buzzer"]
+    assert stale["selftest"]["missing"] == ["pump_low_duty", "pump_start", "stop_button", "buzzer"]
     screen = render(stale)
     assert (
-        "self-test   OUT OF DATE: lacks pump_start, stop_button, buzzer; run `bfr selftest`"
-        in screen
+        "self-test   OUT OF DATE: lacks pump_low_duty, pump_start, stop_button, buzzer; "
+        "run `bfr selftest`" in screen
     )
     assert "treatment   REFUSED" in screen
-    assert "predates this software's pump_start, stop_button, buzzer checks: a technician" in screen
+    assert (
+        "predates this software's pump_low_duty, pump_start, stop_button, buzzer checks" in screen
+    )
 
 
 def test_status_says_not_running_and_missing(tmp_path: Path, capsys) -> None:

@@ -127,7 +127,7 @@ def _print(report: dict[str, Any], as_json: bool) -> None:
         figure = "" if c["figure"] is None else f"{c['figure']:g} {c['unit']}"
         limit = "" if c["limit"] is None else f"limit {c['limit']:g}"
         print(
-            f"  {c['name']:<13} {c['status'].upper():<10} {figure:<16} {limit:<11} {c['message']}"
+            f"  {c['name']:<14} {c['status'].upper():<10} {figure:<16} {limit:<11} {c['message']}"
         )
     if not report["passed"]:
         print(f"next: {report['advice'] or 'fix the failed check and run the self-test again'}")

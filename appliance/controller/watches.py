@@ -343,5 +343,15 @@ class PumpRise:
         """
         if self.per_s is None:
             return 0.0
-        spare = duty - dead_zone_duty(p) - self.DEAD_ZONE_SPREAD
-        return max(0.0, self.per_s * spare / (1.0 - dead_zone_duty(self.at_mmHg)))
+        return counted_rise_per_s(self.per_s, self.at_mmHg, duty, p)
+
+
+def counted_rise_per_s(per_s: float, at_mmHg: float, duty: float, p: float) -> float:
+    """The rise the supervisor counts on from a pump at `duty` and `p` (PumpRise).
+
+    `per_s` is the pump's full-duty rise measured around `at_mmHg`. The self-test holds a pump
+    to it (`pump_low_duty`), so a pump whose dead zone lies beyond DEAD_ZONE_SPREAD is refused
+    before a session rather than faulted in one.
+    """
+    spare = duty - dead_zone_duty(p) - PumpRise.DEAD_ZONE_SPREAD
+    return max(0.0, per_s * spare / (1.0 - dead_zone_duty(at_mmHg)))

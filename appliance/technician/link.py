@@ -15,9 +15,14 @@ from typing import Any, Protocol
 from appliance.technician.errors import TechnicianError
 
 HEARTBEAT_PERIOD_S = 1.0  # the controller deflates after 3 s without one while pressurised
-SIM_FAULTS = ("pump-dead", "valve-stuck", "leak", "slow-pump", "buzzer-dead")
+SIM_FAULTS = ("pump-dead", "valve-stuck", "leak", "slow-pump", "worn-pump", "buzzer-dead")
 # Faults that are a property of the cuff or pump, so they build the plant themselves.
-_PLANT_FAULTS = {"leak": {"leak_orifice_mm": 0.3}, "slow-pump": {"pump_spinup_s": 0.2}}
+_PLANT_FAULTS = {
+    "leak": {"leak_orifice_mm": 0.3},
+    "slow-pump": {"pump_spinup_s": 0.2},
+    # Moves no air below 35 % duty and stalls at 215 mmHg: at 150 mmHg it needs 80 % duty.
+    "worn-pump": {"pump_min_duty": 0.35, "pump_stall_mmHg": 215.0},
+}
 
 
 class ControllerLink(Protocol):

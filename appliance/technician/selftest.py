@@ -1,4 +1,4 @@
-"""The self-test as a controller Procedure: sensor at zero, valve, pump, leak, pump start, in order.
+"""The self-test as a controller Procedure: sensor, valve, pump, leak, pump at low duty, pump start.
 
 Surgical tourniquets test themselves at power-on and on demand (Zimmer ATS manuals); this is that
 test for the BFR cuff. The controller runs it tick by tick in its SELFTEST state, so the safety
@@ -15,6 +15,11 @@ Limits (documented in docs/technician.md), measured on the simulated arm and thi
   thigh cuffs 43-81 mmHg/s, arm cuffs 146-292) and reaches it within 45 s;
 - leak: at 150 mmHg with the valve closed and the pump off, after 2 s settling, the pressure
   drops less than 5 mmHg in 10 s (1 s averages at both ends, so the pulse does not count);
+- pump at low duty: let down to 85 % of the leak-test pressure (room under the ceiling for a
+  strong pump's coasting), the pump run at the nominal dead zone plus PumpRise.DEAD_ZONE_SPREAD
+  plus 0.1 lifts the cuff at least half as fast as the supervisor counts on there (`counted_rise_per_s`, from the pump check's rate). A pump that needs more
+  drive than that to move air (worn, or a supply that sags) passes the full-duty checks, then
+  faults PUMP_NO_RISE while holding a patient's cuff at a low duty;
 - pump start: let down to 40 % of the leak-test pressure and sealed for 0.5 s, the pump
   restarted at full duty reaches 93 % of it at most 125 ms later than the running pump took over
   the same pressures (`appliance/technician/pump_start.py`). A slower motor is what a regulator
@@ -29,6 +34,8 @@ from typing import Any
 
 from appliance.controller.filters import PressureFilter
 from appliance.controller.regulator import Actuation
+from appliance.controller.watches import PumpRise, counted_rise_per_s
+from appliance.pump_model import dead_zone_duty
 from appliance.technician.pump_start import lost_flow_s
 from hardware.ports import Sample
 
@@ -39,6 +46,7 @@ CHECKS = (
     "valve",
     "pump",
     "leak",
+    "pump_low_duty",
     "pump_start",
     "stop_button",
     "buzzer",
@@ -69,6 +77,13 @@ class SelftestLimits:
     leak_hold_s: float = 10.0
     leak_average_s: float = 1.0
     leak_max_drop_mmHg: float = 5.0
+    low_duty_over_spread: float = 0.1  # duty over the nominal dead zone + DEAD_ZONE_SPREAD
+    low_duty_from: float = 0.85  # of the leak-test pressure
+    low_duty_spin_up_s: float = 0.3  # six of the BOM motor's time constants
+    low_duty_moving_mmHg: float = 3.0  # or the pump has lifted the cuff this much already
+    low_duty_rise_mmHg: float = 6.0  # timed from the end of the spin-up
+    low_duty_max_s: float = 2.0  # with the spin-up, under the supervisor's 4 s no-rise window
+    low_duty_min_pct: float = 50.0  # the supervisor's DUE_SHARE
     pump_start_settle_s: float = 0.5
     pump_start_level_s: float = 0.25  # the end of the settling: the level it restarts from
     pump_start_spare_s: float = 1.0  # waited beyond the running pump's climb before failing
@@ -82,6 +97,7 @@ RULES = {
     "valve": ("s", "time to empty <= limit"),
     "pump": ("mmHg/s", "rise rate >= limit"),
     "leak": ("mmHg/10 s", "pressure drop < limit"),
+    "pump_low_duty": ("% of due", "rise at low duty >= limit % of the supervisor's"),
     "pump_start": ("ms", "flow lost at start <= limit"),
     "stop_button": ("", "press seen by the controller"),
     "buzzer": ("", "a burst of five beeps heard"),
@@ -155,6 +171,8 @@ class SelftestProcedure:
         self._running: list[tuple[float, float]] = []  # the pump check's climb, raw samples
         self._level: list[float] = []
         self._rate = 0.0  # mmHg/s, the pump check's figure
+        self._low_duty = 1.0
+        self._lowest_mmHg = 0.0
         self._restart: list[tuple[float, float]] = []
 
     # ---- the Procedure protocol ----------------------------------------------------------
@@ -304,6 +322,54 @@ class SelftestProcedure:
         self._judge("leak", ok, drop, lim.leak_max_drop_mmHg, message)
         if not ok:
             return self._finish()
+        self._enter("low_vent", now)
+        return VENT
+
+    def _low_vent(self, now: float, t: float, p: float, s: Sample | None) -> Actuation | None:
+        lim = self.limits
+        if p <= lim.low_duty_from * self.leak_mmHg:
+            spread = PumpRise.DEAD_ZONE_SPREAD + lim.low_duty_over_spread
+            self._low_duty = min(1.0, dead_zone_duty(p) + spread)
+            self._enter("pump_low_duty", now)
+            self._lowest_mmHg = p
+            return Actuation(self._low_duty, False)
+        if t > lim.valve_empty_s:
+            return self._valve_stuck("pump_low_duty", p, lim.low_duty_min_pct)
+        return VENT
+
+    def _pump_low_duty(self, now: float, t: float, p: float, s: Sample | None) -> Actuation | None:
+        lim = self.limits
+        assert self.phase is not None
+        marks = self.phase.marks
+        if not marks:
+            # The filtered reading still falls a little after the valve shut.
+            self._lowest_mmHg = min(self._lowest_mmHg, p)
+            moving = p >= self._lowest_mmHg + lim.low_duty_moving_mmHg
+            if t < lim.low_duty_spin_up_s and not moving:
+                return Actuation(self._low_duty, False)
+            marks.update(t=now, mmHg=p)
+        rise, elapsed = p - marks["mmHg"], now - marks["t"]
+        if rise < lim.low_duty_rise_mmHg and elapsed < lim.low_duty_max_s:
+            return Actuation(self._low_duty, False)
+        rate = max(0.0, rise) / max(elapsed, 1e-3)
+        mid = marks["mmHg"] + 0.5 * rise
+        at_mmHg = 0.5 * (lim.pump_rate_from + lim.pump_rate_to) * self.leak_mmHg
+        due = counted_rise_per_s(self._rate, at_mmHg, self._low_duty, mid)
+        pct = 100.0 * rate / due if due > 0.0 else 0.0
+        ok = pct >= lim.low_duty_min_pct
+        duty = f"at {self._low_duty:.0%} duty"
+        if ok:
+            message = f"{duty} the pump gives {pct:.0f} % of the rise the supervisor counts on"
+        else:
+            message = (
+                f"{duty} the pump lifts the cuff {rate:.1f} mmHg/s, {pct:.0f} % of the "
+                f"{due:.1f} mmHg/s the safety supervisor counts on: it needs more drive than "
+                "the BOM's pump to move air (worn diaphragm or valves, a sagging supply) and "
+                "would stop a session with PUMP_NO_RISE while holding; replace the pump"
+            )
+        self._judge("pump_low_duty", ok, pct, lim.low_duty_min_pct, message)
+        if not ok:
+            return self._finish()
         self._enter("start_vent", now)
         return VENT
 
@@ -394,6 +460,7 @@ class SelftestProcedure:
         running = {
             "valve_fill": "pump",
             "leak_settle": "leak",
+            "low_vent": "pump_low_duty",
             "start_vent": "pump_start",
             "start_settle": "pump_start",
             "start": "pump_start",
@@ -424,5 +491,6 @@ def limit_of(name: str, limits: SelftestLimits | None = None) -> float | None:
         "valve": lim.valve_empty_s,
         "pump": lim.pump_min_rate_mmHg_s,
         "leak": lim.leak_max_drop_mmHg,
+        "pump_low_duty": lim.low_duty_min_pct,
         "pump_start": lim.pump_start_max_delay_ms,
     }.get(name)

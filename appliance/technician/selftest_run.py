@@ -48,6 +48,8 @@ LABELS = {
     "pump": "pump: filling to the leak-test pressure",
     "leak_settle": "leak test: letting the cuff settle",
     "leak": "leak test: valve closed, pump off",
+    "low_vent": "pump at low duty: letting the cuff down a little",
+    "pump_low_duty": "pump at low duty: a small rise",
     "start_vent": "pump start: letting the cuff down",
     "start": "pump start: restarting the pump",
 }
@@ -167,7 +169,9 @@ def _device_checks(
     done = {c["name"]: c for c in published.get("checks", [])}
     interrupted = None
     if fault is not None:
-        interrupted = FAULT_CHECK.get(fault) or published.get("running") or "sensor_zero"
+        interrupted = FAULT_CHECK.get(fault)
+        if interrupted is None or interrupted in done:  # the evidence is against the running one
+            interrupted = published.get("running") or "sensor_zero"
     advice = next((a.get("message", "") for a in alarms if a.get("code") == fault), "")
     out = []
     for name in DEVICE_CHECKS:
