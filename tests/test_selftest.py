@@ -105,13 +105,17 @@ def test_a_worn_pump_passes_at_full_duty_and_fails_at_low_duty(limb: str) -> Non
 
 
 def test_the_low_duty_figure_falls_as_the_pump_needs_more_drive() -> None:
-    figures = []
-    for min_duty in (0.15, 0.25, 0.4, 0.55):
+    """On seated arms held at 128 mmHg with a small leak, a pump moving no air under 45 % duty
+    stopped 2 of 7 with a false PUMP_NO_RISE, one under 40 % none of 6 (docs/technician.md):
+    the check's line falls between them."""
+    reports = []
+    for min_duty in (0.15, 0.25, 0.4, 0.45):
         report = _run(_link(cylinder_plant(1, pump_min_duty=min_duty)), button=False)
-        figures.append(_check(report, "pump_low_duty")["figure"])
+        reports.append(_check(report, "pump_low_duty"))
+    figures = [r["figure"] for r in reports]
     assert figures == sorted(figures, reverse=True) and len(set(figures)) == 4
-    assert figures[1] > 100.0  # the BOM's pump gives more than the supervisor counts on
-    assert figures[3] < 50.0, figures  # its dead zone 0.19 over the nominal one at 150 mmHg
+    assert figures[1] > 200.0  # the BOM's pump gives far more than the supervisor counts on
+    assert [r["status"] for r in reports] == ["passed", "passed", "passed", "failed"], figures
 
 
 def test_a_fault_against_a_passed_check_fails_the_one_running() -> None:

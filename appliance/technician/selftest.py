@@ -17,7 +17,7 @@ Limits (documented in docs/technician.md), measured on the simulated arm and thi
   drops less than 5 mmHg in 10 s (1 s averages at both ends, so the pulse does not count);
 - pump at low duty: let down to 85 % of the leak-test pressure (room under the ceiling for a
   strong pump's coasting), the pump run at the nominal dead zone plus PumpRise.DEAD_ZONE_SPREAD
-  plus 0.1 lifts the cuff at least half as fast as the supervisor counts on there (`counted_rise_per_s`, from the pump check's rate). A pump that needs more
+  plus 0.03 lifts the cuff at least half as fast as the supervisor counts on there (`counted_rise_per_s`, from the pump check's rate). A pump that needs more
   drive than that to move air (worn, or a supply that sags) passes the full-duty checks, then
   faults PUMP_NO_RISE while holding a patient's cuff at a low duty;
 - pump start: let down to 40 % of the leak-test pressure and sealed for 0.5 s, the pump
@@ -77,12 +77,14 @@ class SelftestLimits:
     leak_hold_s: float = 10.0
     leak_average_s: float = 1.0
     leak_max_drop_mmHg: float = 5.0
-    low_duty_over_spread: float = 0.1  # duty over the nominal dead zone + DEAD_ZONE_SPREAD
+    # Duty over the nominal dead zone + DEAD_ZONE_SPREAD: just over the least the supervisor
+    # counts on, since it is a pump's dead zone, not its strength, that fakes a dead pump.
+    low_duty_over_spread: float = 0.03
     low_duty_from: float = 0.85  # of the leak-test pressure
     low_duty_spin_up_s: float = 0.3  # six of the BOM motor's time constants
     low_duty_moving_mmHg: float = 3.0  # or the pump has lifted the cuff this much already
-    low_duty_rise_mmHg: float = 6.0  # timed from the end of the spin-up
-    low_duty_max_s: float = 2.0  # with the spin-up, under the supervisor's 4 s no-rise window
+    low_duty_rise_mmHg: float = 4.0  # timed from the end of the spin-up
+    low_duty_max_s: float = 2.5  # with the spin-up, under the supervisor's 4 s no-rise window
     low_duty_min_pct: float = 50.0  # the supervisor's DUE_SHARE
     pump_start_settle_s: float = 0.5
     pump_start_level_s: float = 0.25  # the end of the settling: the level it restarts from
@@ -171,7 +173,6 @@ class SelftestProcedure:
         self._running: list[tuple[float, float]] = []  # the pump check's climb, raw samples
         self._level: list[float] = []
         self._rate = 0.0  # mmHg/s, the pump check's figure
-        self._low_duty = 1.0
         self._lowest_mmHg = 0.0
         self._restart: list[tuple[float, float]] = []
 
@@ -327,12 +328,10 @@ class SelftestProcedure:
 
     def _low_vent(self, now: float, t: float, p: float, s: Sample | None) -> Actuation | None:
         lim = self.limits
-        if p <= lim.low_duty_from * self.leak_mmHg:
-            spread = PumpRise.DEAD_ZONE_SPREAD + lim.low_duty_over_spread
-            self._low_duty = min(1.0, dead_zone_duty(p) + spread)
+        if s is not None and s.mmHg <= lim.low_duty_from * self.leak_mmHg:  # the filter lags
             self._enter("pump_low_duty", now)
             self._lowest_mmHg = p
-            return Actuation(self._low_duty, False)
+            return self._low_duty_at(p)
         if t > lim.valve_empty_s:
             return self._valve_stuck("pump_low_duty", p, lim.low_duty_min_pct)
         return VENT
@@ -346,18 +345,17 @@ class SelftestProcedure:
             self._lowest_mmHg = min(self._lowest_mmHg, p)
             moving = p >= self._lowest_mmHg + lim.low_duty_moving_mmHg
             if t < lim.low_duty_spin_up_s and not moving:
-                return Actuation(self._low_duty, False)
-            marks.update(t=now, mmHg=p)
+                return self._low_duty_at(p)
+            marks.update(t=now, mmHg=p, duty=self._low_duty_at(p).pump_duty)
         rise, elapsed = p - marks["mmHg"], now - marks["t"]
         if rise < lim.low_duty_rise_mmHg and elapsed < lim.low_duty_max_s:
-            return Actuation(self._low_duty, False)
+            return self._low_duty_at(p)
         rate = max(0.0, rise) / max(elapsed, 1e-3)
-        mid = marks["mmHg"] + 0.5 * rise
         at_mmHg = 0.5 * (lim.pump_rate_from + lim.pump_rate_to) * self.leak_mmHg
-        due = counted_rise_per_s(self._rate, at_mmHg, self._low_duty, mid)
+        due = counted_rise_per_s(self._rate, at_mmHg, marks["duty"], marks["mmHg"])
         pct = 100.0 * rate / due if due > 0.0 else 0.0
         ok = pct >= lim.low_duty_min_pct
-        duty = f"at {self._low_duty:.0%} duty"
+        duty = f"at {marks['duty']:.0%} duty"
         if ok:
             message = f"{duty} the pump gives {pct:.0f} % of the rise the supervisor counts on"
         else:
@@ -372,6 +370,11 @@ class SelftestProcedure:
             return self._finish()
         self._enter("start_vent", now)
         return VENT
+
+    def _low_duty_at(self, p: float) -> Actuation:
+        """The same small margin over the duty the supervisor counts on, as the cuff rises."""
+        spread = PumpRise.DEAD_ZONE_SPREAD + self.limits.low_duty_over_spread
+        return Actuation(min(1.0, dead_zone_duty(p) + spread), False)
 
     def _start_vent(self, now: float, t: float, p: float, s: Sample | None) -> Actuation | None:
         lim = self.limits
