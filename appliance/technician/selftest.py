@@ -265,9 +265,7 @@ class SelftestProcedure:
             self._judge("valve", True, t, lim.valve_empty_s, message)
             self._enter("pump", now)
             return PUMP
-        if t > lim.valve_empty_s:
-            return self._valve_stuck("valve", p, lim.valve_empty_s)
-        return VENT
+        return self._venting("valve", t, p, lim.valve_empty_s)
 
     def _pump(self, now: float, t: float, p: float, s: Sample | None) -> Actuation | None:
         lim = self.limits
@@ -332,9 +330,7 @@ class SelftestProcedure:
             self._enter("pump_low_duty", now)
             self._lowest_mmHg = p
             return self._low_duty_at(p)
-        if t > lim.valve_empty_s:
-            return self._valve_stuck("pump_low_duty", p, lim.low_duty_min_pct)
-        return VENT
+        return self._venting("pump_low_duty", t, p, lim.low_duty_min_pct)
 
     def _pump_low_duty(self, now: float, t: float, p: float, s: Sample | None) -> Actuation | None:
         lim = self.limits
@@ -381,9 +377,7 @@ class SelftestProcedure:
         if p <= lim.pump_rate_from * self.leak_mmHg:
             self._enter("start_settle", now)
             return SEAL
-        if t > lim.valve_empty_s:
-            return self._valve_stuck("pump_start", p, lim.pump_start_max_delay_ms)
-        return VENT
+        return self._venting("pump_start", t, p, lim.pump_start_max_delay_ms)
 
     def _start_settle(self, now: float, t: float, p: float, s: Sample | None) -> Actuation | None:
         lim = self.limits
@@ -435,6 +429,12 @@ class SelftestProcedure:
         )
         self._judge("pump", False, None, lim.pump_min_rate_mmHg_s, message)
         return self._finish()
+
+    def _venting(self, name: str, t: float, p: float, limit: float) -> Actuation | None:
+        """Keep the valve open; after valve_empty_s still above the level, `name` fails."""
+        if t > self.limits.valve_empty_s:
+            return self._valve_stuck(name, p, limit)
+        return VENT
 
     def _valve_stuck(self, name: str, p: float, limit: float) -> None:
         message = (
