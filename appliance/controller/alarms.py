@@ -36,7 +36,7 @@ class AlarmCode(StrEnum):
 ADVICE: dict[AlarmCode, str] = {
     AlarmCode.OVERPRESSURE: "Cuff pressure exceeded 300 mmHg; the cuff was emptied. Check the cuff and call the technician.",
     AlarmCode.CEILING: "Cuff pressure exceeded this session's ceiling; the cuff was emptied.",
-    AlarmCode.PUMP_NO_RISE: "Pressure does not rise while pumping: check the cuff is on and the hoses are connected and not kinked.",
+    AlarmCode.PUMP_NO_RISE: "Pressure does not rise while pumping: check the cuff is on and the hoses are connected and not kinked. If it happens again with all of that in order, call the technician: the pump may be worn.",
     AlarmCode.VALVE_STUCK: "The cuff does not empty: loosen or cut the cuff now and call the technician.",
     AlarmCode.SENSOR_RANGE: "Pressure sensor out of range: the cuff was emptied. Call the technician.",
     AlarmCode.SENSOR_STUCK: "Pressure sensor frozen: the cuff was emptied. Call the technician.",
