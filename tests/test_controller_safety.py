@@ -13,6 +13,7 @@ from appliance.controller.watches import (
     ClimbWatch,
     DueRiseWatch,
     FrozenWatch,
+    GripWatch,
     PumpRise,
     RefillLedger,
 )
@@ -354,6 +355,90 @@ def test_cuff_off_no_rise() -> None:
     sim = make(leak_orifice_mm=4.0)
     assert sim.controller.handle({"cmd": "inflate", "target_mmHg": 120})["ok"]
     assert time_to_fault(sim, "PUMP_NO_RISE", 5.0) < 5.0
+
+
+def fill_and_empty(sim: SimulatedAppliance) -> None:
+    """One inflation from empty to 80 % of the LOP, held a moment, then emptied."""
+    c = sim.controller
+    hold(sim, 0.8 * sim.plant.true_lop_mmHg)
+    assert c.handle({"cmd": "deflate"})["ok"]
+    assert sim.run_until(lambda: c.state == State.IDLE, 30.0)
+    sim.run(5.0)
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_sensing_line_kinked_while_the_cuff_is_empty_deflates_before_the_relief_valve(
+    seed: int,
+) -> None:
+    """Kinked between two inflations, the reading stays at zero while the pump fills the cuff:
+    nothing climbs for the climb checks to see go flat, and the 4 s no-rise check left seated
+    arms over 250 mmHg for 1.4-2.6 s, up to the relief valve (307 mmHg). The cuff gripped 0.45-0.8 s into the last
+    fill; this one is called out at 1.5 times that plus 0.5 s."""
+    plant = FrozenReadingPlant(default_plant(seed, **ARM))
+    sim = make(plant)
+    fill_and_empty(sim)
+    plant.frozen_mmHg = plant.inner.pressure_mmHg
+    assert plant.frozen_mmHg < 5.0
+    c = sim.controller
+    assert c.handle({"cmd": "inflate", "target_mmHg": 0.8 * plant.true_lop_mmHg})["ok"]
+    highest = 0.0
+    while not (c.state == State.FAULT and safe(sim)):
+        assert sim.clock.now() < 600.0, c.status()
+        sim.run(0.002)
+        highest = max(highest, plant.inner.pressure_mmHg)
+    assert c.fault is not None and c.fault.value == "PUMP_NO_RISE"
+    assert highest < 220.0, highest  # the relief valve's 307 mmHg before
+
+
+def test_a_cuff_named_on_another_limb_is_not_judged_by_the_last_cuffs_grip() -> None:
+    """Another limb may carry another cuff that grips later: until one fill has shown how long
+    it takes, only the 4 s no-rise check judges a reading that stays at zero."""
+    plant = FrozenReadingPlant(default_plant(0, **ARM))
+    sim = make(plant)
+    fill_and_empty(sim)
+    c = sim.controller
+    assert c.handle({"cmd": "configure", "limb": "leg"})["ok"]
+    assert c.handle({"cmd": "configure", "limb": "arm", "lop_mmHg": plant.true_lop_mmHg})["ok"]
+    plant.frozen_mmHg = plant.inner.pressure_mmHg
+    assert c.handle({"cmd": "inflate", "target_mmHg": 0.8 * plant.true_lop_mmHg})["ok"]
+    assert time_to_fault(sim, "PUMP_NO_RISE", 5.0) > 3.9
+
+
+def test_the_grip_is_learned_per_fill_and_a_knock_is_not_one() -> None:
+    """Samples every 2 ms at full duty: a cuff that grips at 0.6 s, a knock that lifts a slack
+    cuff past the grip level for 0.1 s, a fill that tapers before gripping, a quicker one
+    (air left in the bladder), and one that tapers just after gripping."""
+    watch = GripWatch(20.0)
+
+    def fill(grip_s: float | None, until_s: float, knock_at_s: float | None = None) -> float:
+        """Feed one fill; the time at which the watch fired, or -1."""
+        watch.clear()
+        for i in range(int(until_s / 0.002)):
+            t = i * 0.002
+            p = 1.0 if grip_s is None or t < grip_s else 20.0 + 50.0 * (t - grip_s)
+            if knock_at_s is not None and knock_at_s <= t < knock_at_s + 0.1:
+                p = 25.0
+            if watch.add(t, p, 1.0):
+                return t
+        return -1.0
+
+    assert fill(0.6, 1.5, knock_at_s=0.2) == -1.0 and watch.learned_s == pytest.approx(0.6)
+    fired = fill(None, 3.0)  # the reading stays at 1 mmHg: kinked
+    assert fired == pytest.approx(1.5 * 0.6 + 0.5, abs=0.005)
+    assert watch.learned_s is None  # forgotten when it fires: a second fill is not judged
+    assert fill(None, 3.0) == -1.0
+    fill(0.6, 1.5)
+    watch.clear()
+    for i in range(1000):  # tapered at 0.3 s: neither learned nor judged
+        assert not watch.add(i * 0.002, 1.0, 1.0 if i < 150 else 0.7)
+    assert watch.learned_s == pytest.approx(0.6)
+    fill(0.3, 1.5)  # air left in the bladder: sooner, and the slowest fill is kept
+    assert watch.learned_s == pytest.approx(0.6)
+    watch.forget()
+    for i in range(300):  # a fast arm: gripped at 0.4 s, tapered 0.1 s later, still gripping
+        t = i * 0.002
+        watch.add(t, 1.0 if t < 0.4 else 20.0 + 300.0 * (t - 0.4), 1.0 if t < 0.5 else 0.6)
+    assert watch.learned_s == pytest.approx(0.4)
 
 
 @pytest.mark.parametrize("limb, seed", [("arm", 3), ("leg", 7)])

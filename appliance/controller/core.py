@@ -311,6 +311,8 @@ class Controller:
         if limb is None:
             return
         was, self.limb_named = self.limb_named, limb
+        if limb != was:
+            self.supervisor.new_limb()
         if self.occlusion.occlusion_s > 0 and was is not None and limb != was:
             carried = self.occlusion.carried_limit_s
             hard = HARD_OCCLUSION_S[was]

@@ -18,6 +18,7 @@ from appliance.controller.watches import (
     ClimbWatch,
     DueRiseWatch,
     FrozenWatch,
+    GripWatch,
     PumpRise,
     RefillLedger,
     ShareWindow,
@@ -136,6 +137,7 @@ class Supervisor:
         self._pump_trace: deque[tuple[float, float]] = deque()
         self._pump_since: float | None = None
         self._climb = ClimbWatch()
+        self._grip = GripWatch(self.GRIP_mmHg)
         self._pump_rise = PumpRise()
         self._frozen = FrozenWatch()
         self._frozen_long = FrozenWatch(self.MOVING_WINDOW_S)
@@ -211,6 +213,7 @@ class Supervisor:
             # value behind, and a valve check on it named a stuck valve on an empty cuff.
             findings += self._pump_progress(obs, p)
             findings += self._climb_progress(obs, p)
+            findings += self._grip_progress(obs, p)
             # After the climb check, which may just have learned the pump's rise.
             due_per_s = self.DUE_SHARE * self._pump_rise.expected_per_s(obs.pump_duty, p)
             findings += self._frozen_progress(obs, p, due_per_s)
@@ -355,6 +358,23 @@ class Supervisor:
         if judged and self._climb.add(obs.now, p, obs.pump_duty):
             return [Finding(AlarmCode.PUMP_NO_RISE, True)]
         return []
+
+    def _grip_progress(self, obs: Observation, p: float) -> list[Finding]:
+        """A fill from empty at full duty that takes far longer to grip than the last one.
+
+        Inflating or measuring the LOP (whose readings each fill the cuff from empty); not the
+        self-test, whose cuff is on a test cylinder.
+        """
+        if obs.state not in (State.INFLATING, State.MEASURING_LOP) or obs.valve_open:
+            self._grip.end()
+            return []
+        if self._grip.add(obs.now, p, obs.pump_duty):
+            return [Finding(AlarmCode.PUMP_NO_RISE, True)]
+        return []
+
+    def new_limb(self) -> None:
+        """The cuff is named on another limb: its fill time from empty is not known."""
+        self._grip.forget()
 
     def _spun_up(self, since: float | None, now: float) -> tuple[float, bool]:
         """When the pump reached its duty, and whether this sample may be judged yet.

@@ -355,3 +355,88 @@ def counted_rise_per_s(per_s: float, at_mmHg: float, duty: float, p: float) -> f
     """
     spare = duty - dead_zone_duty(p) - PumpRise.DEAD_ZONE_SPREAD
     return max(0.0, per_s * spare / (1.0 - dead_zone_duty(at_mmHg)))
+
+
+class GripWatch:
+    """How long the pump at full duty takes to make this cuff grip, from empty.
+
+    A sensing line kinked while the cuff was empty leaves the reading at zero, with its noise,
+    while the pump fills the cuff: nothing has climbed yet for a climb check to see go flat,
+    and arm cuffs passed 250 mmHg 1.4-2.6 s into the 4 s no-rise window, up to the relief valve. From empty
+    the same cuff on the same limb grips (the reading reaches GRIP_mmHg and stays there for
+    HOLD_S or until the pump eases off; a knock on a slack cuff falls back) after no longer
+    than its slowest fill so far (air left in the bladder only makes it sooner), so a fill
+    that takes FACTOR times that, plus SPARE_S, is not reaching the transducer. One fill per
+    inflation or LOP reading (a knock that takes the reading back under EMPTY_mmHg does not
+    start another); forgotten when the cuff is put on another limb and when it fires, so a
+    cuff wrapped looser, or another cuff, costs one false alarm at most, never a second.
+    """
+
+    EMPTY_mmHg = 5.0
+    FULL_DUTY = 0.95
+    HOLD_S = 0.3
+    FACTOR = 1.5
+    SPARE_S = 0.5
+
+    def __init__(self, grip_mmHg: float) -> None:
+        self.grip_mmHg = grip_mmHg
+        self.learned_s: float | None = None
+        self.clear()
+
+    def forget(self) -> None:
+        """Another cuff, or another limb, may grip later: judge nothing until it is learned."""
+        self.learned_s = None
+        self.clear()
+
+    def end(self) -> None:
+        """The fill is over (valve opened, inflation ended): learn a grip it was holding, and let
+        the next fill start."""
+        self._learn_held()
+        self.clear()
+
+    def clear(self) -> None:
+        """Drop this fill, learned or not."""
+        self._full_s: float | None = None  # time at full duty in this fill; None: none running
+        self._last_t = 0.0
+        self._above_at: float | None = None  # _full_s when the reading reached the grip
+        self._done = False  # this fill gripped, tapered or fired
+
+    def add(self, now: float, p: float, duty: float) -> bool:
+        """Feed one sample of an inflation; True when this fill outlasts the learned grip."""
+        if self._done:
+            return False
+        full = duty >= self.FULL_DUTY
+        if self._full_s is None:
+            if full and p < self.EMPTY_mmHg:
+                self._full_s, self._last_t = 0.0, now
+            return False
+        if not full:  # tapered near the set point (gripped long since), or paused: not judged on
+            self._learn_held()
+            self._done = True
+            return False
+        self._full_s += now - self._last_t
+        self._last_t = now
+        if p < self.grip_mmHg:
+            self._above_at = None
+        elif self._above_at is None:
+            self._above_at = self._full_s
+        if self._above_at is not None:
+            if self._full_s - self._above_at >= self.HOLD_S:
+                self._learn_held()
+                self._done = True
+            return False
+        if self.learned_s is not None and self._full_s > self.FACTOR * self.learned_s + (
+            self.SPARE_S
+        ):
+            self.forget()
+            self._done = True
+            return True
+        return False
+
+    def _learn_held(self) -> None:
+        """The reading is at the grip level, not on its way back down from a knock."""
+        if not self._done and self._above_at is not None:
+            # The slowest fill since the cuff was named: air left in the bladder (a fill soon
+            # after the last, an LOP measurement's next reading) makes one grip sooner, up to
+            # three times sooner on a varied arm, and a fill that slow must not fault.
+            self.learned_s = max(self.learned_s or 0.0, self._above_at)
