@@ -404,6 +404,33 @@ def test_a_cuff_named_on_another_limb_is_not_judged_by_the_last_cuffs_grip() -> 
     assert time_to_fault(sim, "PUMP_NO_RISE", 5.0) > 3.9
 
 
+def test_another_patients_lop_typed_in_forgets_the_grip_a_measurement_teaches_it() -> None:
+    """A new patient whose LOP is typed in may wear another cuff: not judged by the last one.
+    An LOP measurement fills the cuff from empty for each reading: its fills teach the grip,
+    which the session's configure, bringing the measured LOP, keeps."""
+    plant = FrozenReadingPlant(default_plant(0, **ARM))
+    sim = make(plant)
+    c = sim.controller
+    lop = plant.true_lop_mmHg
+    assert c.handle({"cmd": "configure", "limb": "arm", "lop_mmHg": lop})["ok"]
+    fill_and_empty(sim)
+    assert c.handle({"cmd": "configure", "limb": "arm", "lop_mmHg": lop + 20.0})["ok"]
+    plant.frozen_mmHg = plant.inner.pressure_mmHg
+    assert c.handle({"cmd": "inflate", "target_mmHg": 0.8 * lop})["ok"]
+    assert time_to_fault(sim, "PUMP_NO_RISE", 5.0) > 3.9
+    sim.run(10.0)
+    plant.frozen_mmHg = None
+    assert c.handle({"cmd": "reset"})["ok"]
+    assert c.handle({"cmd": "measure_lop", "limb": "arm", "posture": "seated"})["ok"]
+    assert sim.run_until(lambda: c.state == State.IDLE, 300.0)
+    measured = c.last_lop["lop_mmHg"]
+    assert c.handle({"cmd": "configure", "limb": "arm", "lop_mmHg": measured})["ok"]
+    sim.run(5.0)
+    plant.frozen_mmHg = plant.inner.pressure_mmHg
+    assert c.handle({"cmd": "inflate", "target_mmHg": 0.8 * measured})["ok"]
+    assert time_to_fault(sim, "PUMP_NO_RISE", 5.0) < 2.0
+
+
 def test_the_grip_is_learned_per_fill_and_a_knock_is_not_one() -> None:
     """Samples every 2 ms at full duty: a cuff that grips at 0.6 s, a knock that lifts a slack
     cuff past the grip level for 0.1 s, a fill that tapers before gripping, a quicker one

@@ -167,6 +167,9 @@ class Controller:
         self.procedure: Procedure | None = None
         self.last_lop: dict[str, Any] | None = None
         self.last_selftest: dict[str, Any] | None = None
+        # An LOP measurement has filled this cuff since the last configure: the fills the
+        # supervisor learned are this patient's (GripWatch), whatever LOP configure brings.
+        self._cuff_measured = False
         self.procedure_kind = ""
         self.nominal_mmHg: float | None = None
         # From start-up: the first reading's tick counts the time since (an occlusion carried
@@ -290,6 +293,9 @@ class Controller:
         if self.state in PRESSURISING or emptying:
             raise CommandError("configure: not while the cuff is inflated or emptying")
         limb = args["limb"]
+        if args["lop_mmHg"] != self.session.lop_mmHg and not self._cuff_measured:
+            self.supervisor.new_cuff()  # another patient's LOP, typed in: maybe another cuff
+        self._cuff_measured = False
         self._name_limb(limb)
         requested = args["occlusion_limit_s"] or self.limits.default_occlusion_s
         occlusion = min(requested, HARD_OCCLUSION_S[limb])
@@ -312,7 +318,7 @@ class Controller:
             return
         was, self.limb_named = self.limb_named, limb
         if limb != was:
-            self.supervisor.new_limb()
+            self.supervisor.new_cuff()
         if self.occlusion.occlusion_s > 0 and was is not None and limb != was:
             carried = self.occlusion.carried_limit_s
             hard = HARD_OCCLUSION_S[was]
@@ -372,6 +378,8 @@ class Controller:
 
     def _cmd_measure_lop(self, **args: Any) -> None:
         self._start_procedure("lop", "measure_lop", args)
+        self.supervisor.new_cuff()  # a measurement starts a patient's cuff; its fills teach it
+        self._cuff_measured = True
         self._name_limb(args.get("limb"))
 
     def _cmd_selftest(self, **args: Any) -> None:

@@ -372,8 +372,9 @@ class Supervisor:
             return [Finding(AlarmCode.PUMP_NO_RISE, True)]
         return []
 
-    def new_limb(self) -> None:
-        """The cuff is named on another limb: its fill time from empty is not known."""
+    def new_cuff(self) -> None:
+        """The cuff may be another (another limb or patient, a new LOP measurement): its fill
+        time from empty is not known until it has filled once."""
         self._grip.forget()
 
     def _spun_up(self, since: float | None, now: float) -> tuple[float, bool]:

@@ -368,8 +368,9 @@ class GripWatch:
     than its slowest fill so far (air left in the bladder only makes it sooner), so a fill
     that takes FACTOR times that, plus SPARE_S, is not reaching the transducer. One fill per
     inflation or LOP reading (a knock that takes the reading back under EMPTY_mmHg does not
-    start another); forgotten when the cuff is put on another limb and when it fires, so a
-    cuff wrapped looser, or another cuff, costs one false alarm at most, never a second.
+    start another). Forgotten when it fires, so a cuff wrapped looser costs one false alarm at
+    most, and when the cuff may be another: named on another limb, another patient's LOP typed
+    in, a new LOP measurement (whose own fills teach it again).
     """
 
     EMPTY_mmHg = 5.0
