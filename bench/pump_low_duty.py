@@ -17,33 +17,22 @@ from __future__ import annotations
 import argparse
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import fields, replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from appliance.technician.selftest import SelftestLimits  # noqa: E402
 from bench.pump_start import selftest_check  # noqa: E402
-from hardware.sim.cuff import CuffPlant, PlantParams, cylinder_plant, varied_plant  # noqa: E402
+from hardware.sim.cuff import cylinder_plant, cylinder_varied_plant  # noqa: E402
 
-STILL = {"pulse_volume_mL": 0.0, "artefact_rate_per_min": 0.0, "swelling_mL_per_min": 0.0}
 # (min duty, stall mmHg): the BOM's is (0.25, 400); the last one is `--sim-fault worn-pump`.
 WORN = ((0.35, 400.0), (0.4, 400.0), (0.45, 400.0), (0.55, 400.0), (0.35, 300.0), (0.35, 215.0))
-
-
-def still_varied(seed: int) -> CuffPlant:
-    """A varied plant's cuff, pump and valve, on the test cylinder."""
-    plant = varied_plant(seed)
-    names = {f.name for f in fields(PlantParams)}
-    params = replace(plant.params, leak_orifice_mm=0.0)
-    patient = replace(plant.patient, **{k: v for k, v in STILL.items() if k not in names})
-    return CuffPlant(replace(params, **{k: v for k, v in STILL.items() if k in names}), patient)
 
 
 def one(job: tuple[str, int]) -> tuple[str, float | None, str]:
     group, seed = job
     if group == "varied":
-        plant = still_varied(seed)
+        plant = cylinder_varied_plant(seed)
     elif group in ("arm", "leg"):
         plant = cylinder_plant(seed, limb=group)
     else:

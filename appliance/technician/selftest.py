@@ -374,7 +374,9 @@ class SelftestProcedure:
 
     def _start_vent(self, now: float, t: float, p: float, s: Sample | None) -> Actuation | None:
         lim = self.limits
-        if p <= lim.pump_rate_from * self.leak_mmHg:
+        # On the raw reading: a small cuff's fast dump outruns the filter, and a cuff let down
+        # under the running climb's first samples (half this level) has nothing to compare with.
+        if s is not None and s.mmHg <= lim.pump_rate_from * self.leak_mmHg:
             self._enter("start_settle", now)
             return SEAL
         return self._venting("pump_start", t, p, lim.pump_start_max_delay_ms)

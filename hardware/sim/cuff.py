@@ -485,6 +485,14 @@ def cylinder_plant(seed: int = 0, **overrides: Any) -> CuffPlant:
     return default_plant(seed, **{**still, **overrides})
 
 
+def cylinder_varied_plant(seed: int = 0) -> CuffPlant:
+    """`varied_plant`'s cuff, pump and valve on the test cylinder: still, and without a leak."""
+    plant = varied_plant(seed)
+    still = {"leak_orifice_mm": 0.0, "swelling_mL_per_min": 0.0, "artefact_rate_per_min": 0.0}
+    params = replace(plant.params, **still)
+    return CuffPlant(params, replace(plant.patient, pulse_volume_mL=0.0), seed=seed)
+
+
 def varied_plant(seed: int = 0) -> CuffPlant:
     """A random patient and a cuff, pump, valve, leak and limb drawn over a wide range.
 
