@@ -372,8 +372,8 @@ def test_a_sensing_line_kinked_while_the_cuff_is_empty_deflates_before_the_relie
 ) -> None:
     """Kinked between two inflations, the reading stays at zero while the pump fills the cuff:
     nothing climbs for the climb checks to see go flat, and the 4 s no-rise check left seated
-    arms over 250 mmHg for 1.4-2.6 s, up to the relief valve (307 mmHg). The cuff gripped 0.45-0.8 s into the last
-    fill; this one is called out at 1.5 times that plus 0.5 s."""
+    arms over 250 mmHg for 1.4-2.6 s, up to the relief valve (307 mmHg). The cuff gripped
+    0.45-0.8 s into the last fill; this one is called out at 1.5 times that plus 0.5 s."""
     plant = FrozenReadingPlant(default_plant(seed, **ARM))
     sim = make(plant)
     fill_and_empty(sim)

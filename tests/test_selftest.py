@@ -1,6 +1,6 @@
 """Self-test: a healthy simulated cuff passes; a leak, a dead pump, a stuck valve, a worn pump
-and a slow pump each fail the right check with advice; results are stored, shown and gate sessions; `--json`
-prints one object."""
+and a slow pump each fail the right check with advice; results are stored, shown and gate
+sessions; `--json` prints one object."""
 
 from __future__ import annotations
 

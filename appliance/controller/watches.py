@@ -362,15 +362,15 @@ class GripWatch:
 
     A sensing line kinked while the cuff was empty leaves the reading at zero, with its noise,
     while the pump fills the cuff: nothing has climbed yet for a climb check to see go flat,
-    and arm cuffs passed 250 mmHg 1.4-2.6 s into the 4 s no-rise window, up to the relief valve. From empty
-    the same cuff on the same limb grips (the reading reaches GRIP_mmHg and stays there for
-    HOLD_S or until the pump eases off; a knock on a slack cuff falls back) after no longer
-    than its slowest fill so far (air left in the bladder only makes it sooner), so a fill
-    that takes FACTOR times that, plus SPARE_S, is not reaching the transducer. One fill per
-    inflation or LOP reading (a knock that takes the reading back under EMPTY_mmHg does not
-    start another). Forgotten when it fires, so a cuff wrapped looser costs one false alarm at
-    most, and when the cuff may be another: named on another limb, another patient's LOP typed
-    in, a new LOP measurement (whose own fills teach it again).
+    and arm cuffs passed 250 mmHg 1.4-2.6 s into the 4 s no-rise window, up to the relief
+    valve. From empty the same cuff on the same limb grips (the reading reaches GRIP_mmHg and
+    stays there for HOLD_S or until the pump eases off; a knock on a slack cuff falls back)
+    after no longer than its slowest fill so far (air left in the bladder only makes it
+    sooner), so a fill that takes FACTOR times that, plus SPARE_S, is not reaching the
+    transducer. One fill per inflation or LOP reading (a knock that takes the reading back
+    under EMPTY_mmHg does not start another). Forgotten when it fires, so a cuff wrapped looser
+    costs one false alarm at most, and when the cuff may be another: named on another limb,
+    another patient's LOP typed in, a new LOP measurement (whose own fills teach it again).
     """
 
     EMPTY_mmHg = 5.0

@@ -17,9 +17,10 @@ Limits (documented in docs/technician.md), measured on the simulated arm and thi
   drops less than 5 mmHg in 10 s (1 s averages at both ends, so the pulse does not count);
 - pump at low duty: let down to 85 % of the leak-test pressure (room under the ceiling for a
   strong pump's coasting), the pump run at the nominal dead zone plus PumpRise.DEAD_ZONE_SPREAD
-  plus 0.03 lifts the cuff at least half as fast as the supervisor counts on there (`counted_rise_per_s`, from the pump check's rate). A pump that needs more
-  drive than that to move air (worn, or a supply that sags) passes the full-duty checks, then
-  faults PUMP_NO_RISE while holding a patient's cuff at a low duty;
+  plus 0.03 lifts the cuff at least half as fast as the supervisor counts on there
+  (`counted_rise_per_s`, from the pump check's rate). A pump that needs more drive than that to
+  move air (worn, or a supply that sags) passes the full-duty checks, then faults PUMP_NO_RISE
+  while holding a patient's cuff at a low duty;
 - pump start: let down to 40 % of the leak-test pressure and sealed for 0.5 s, the pump
   restarted at full duty reaches 93 % of it at most 125 ms later than the running pump took over
   the same pressures (`appliance/technician/pump_start.py`). A slower motor is what a regulator
