@@ -308,7 +308,9 @@ def test_cli_stores_the_result_and_audits_it(tmp_path: Path, capsys: pytest.Capt
 @pytest.mark.parametrize(
     ("fault", "check"), [("slow-pump", "pump_start"), ("worn-pump", "pump_low_duty")]
 )
-def test_cli_simulates_a_worn_pump(capsys: pytest.CaptureFixture, fault: str, check: str) -> None:
+def test_cli_simulates_a_slow_or_worn_pump(
+    capsys: pytest.CaptureFixture, fault: str, check: str
+) -> None:
     code = main(["selftest", "--sim", "--sim-fault", fault, "--no-button"])
     out = capsys.readouterr().out
     assert code == 1

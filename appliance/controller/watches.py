@@ -392,6 +392,8 @@ class GripWatch:
     def end(self) -> None:
         """The fill is over (valve opened, inflation ended): learn a grip it was holding, and let
         the next fill start."""
+        if self._full_s is None and not self._done:
+            return  # no fill running: nothing to learn or clear (every tick while holding)
         self._learn_held()
         self.clear()
 

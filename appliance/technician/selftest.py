@@ -174,7 +174,6 @@ class SelftestProcedure:
         self._running: list[tuple[float, float]] = []  # the pump check's climb, raw samples
         self._level: list[float] = []
         self._rate = 0.0  # mmHg/s, the pump check's figure
-        self._lowest_mmHg = 0.0
         self._restart: list[tuple[float, float]] = []
 
     # ---- the Procedure protocol ----------------------------------------------------------
@@ -329,7 +328,8 @@ class SelftestProcedure:
         lim = self.limits
         if s is not None and s.mmHg <= lim.low_duty_from * self.leak_mmHg:  # the filter lags
             self._enter("pump_low_duty", now)
-            self._lowest_mmHg = p
+            assert self.phase is not None
+            self.phase.marks["lowest"] = p
             return self._low_duty_at(p)
         return self._venting("pump_low_duty", t, p, lim.low_duty_min_pct)
 
@@ -337,10 +337,10 @@ class SelftestProcedure:
         lim = self.limits
         assert self.phase is not None
         marks = self.phase.marks
-        if not marks:
+        if "t" not in marks:
             # The filtered reading still falls a little after the valve shut.
-            self._lowest_mmHg = min(self._lowest_mmHg, p)
-            moving = p >= self._lowest_mmHg + lim.low_duty_moving_mmHg
+            marks["lowest"] = min(marks["lowest"], p)
+            moving = p >= marks["lowest"] + lim.low_duty_moving_mmHg
             if t < lim.low_duty_spin_up_s and not moving:
                 return self._low_duty_at(p)
             marks.update(t=now, mmHg=p, duty=self._low_duty_at(p).pump_duty)

@@ -475,22 +475,27 @@ def default_plant(seed: int = 0, **overrides: Any) -> CuffPlant:
     return CuffPlant(params, patient, seed=seed)
 
 
+# What a test cylinder takes away from a limb (PlantParams and Patient fields alike).
+_CYLINDER_STILL = {"pulse_volume_mL": 0.0, "artefact_rate_per_min": 0.0, "swelling_mL_per_min": 0.0}
+
+
 def cylinder_plant(seed: int = 0, **overrides: Any) -> CuffPlant:
     """The cuff wrapped around the technician's test cylinder: no pulse, no muscle, no swelling.
 
     Calibration and the self-test are done there (docs/technician.md), so their simulation has
     no heartbeat for a measurement to be confused by. The cuff, pump and valve are `seed`'s.
     """
-    still = {"pulse_volume_mL": 0.0, "artefact_rate_per_min": 0.0, "swelling_mL_per_min": 0.0}
-    return default_plant(seed, **{**still, **overrides})
+    return default_plant(seed, **{**_CYLINDER_STILL, **overrides})
 
 
 def cylinder_varied_plant(seed: int = 0) -> CuffPlant:
     """`varied_plant`'s cuff, pump and valve on the test cylinder: still, and without a leak."""
     plant = varied_plant(seed)
-    still = {"leak_orifice_mm": 0.0, "swelling_mL_per_min": 0.0, "artefact_rate_per_min": 0.0}
-    params = replace(plant.params, **still)
-    return CuffPlant(params, replace(plant.patient, pulse_volume_mL=0.0), seed=seed)
+    still = {**_CYLINDER_STILL, "leak_orifice_mm": 0.0}
+    names = {f.name for f in fields(PlantParams)}
+    params = replace(plant.params, **{k: v for k, v in still.items() if k in names})
+    patient = replace(plant.patient, **{k: v for k, v in still.items() if k not in names})
+    return CuffPlant(params, patient, seed=seed)
 
 
 def varied_plant(seed: int = 0) -> CuffPlant:
