@@ -321,10 +321,10 @@ def test_the_writer_thread_retries_a_failing_card_without_new_snapshots(tmp_path
             time.sleep(0.01)
         assert record.stale(STALE_S + 1.0)
         path.parent.mkdir()
-        while not path.exists():
+        # The file is renamed into place before the record notes it written.
+        while not (path.exists() and not record.stale(STALE_S + 1.0)):
             assert time.monotonic() < deadline, "never retried"
             time.sleep(0.05)
-        assert not record.stale(STALE_S + 1.0)
     finally:
         record.close()
 

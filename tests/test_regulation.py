@@ -202,7 +202,8 @@ def test_a_reps_first_vent_never_dumps_the_cuff_far_under_the_set_point() -> Non
     assert m.within_5_pct > 94.0
 
 
-@pytest.mark.parametrize("seed", [7, 9])
+# Seed 9 (35 s) runs with `make test-slow`.
+@pytest.mark.parametrize("seed", [7, pytest.param(9, marks=pytest.mark.slow)])
 def test_a_weak_pump_on_a_thigh_balances_peaks_and_valleys_and_raises_no_leak(seed: int) -> None:
     """A 3.3 L/min pump cannot refill a thigh as fast as the muscle relaxes (docs/regulation.md),
     so it cannot hold +-5 %. Clipping every rep at +5 % all the same vents air the pump cannot
@@ -223,18 +224,23 @@ def test_a_weak_pump_on_a_thigh_balances_peaks_and_valleys_and_raises_no_leak(se
 def test_fewer_actuations_than_on_off() -> None:
     """On an arm cuff, against an on/off that holds +-3 mmHg: about 0.6 x on the bench's
     cohort, not the 0.3 x the target asks (docs/regulation.md)."""
+    with ProcessPoolExecutor(2) as pool:  # the same patient under each: one per core
+        ours, on_off = pool.map(_arm_set_actuations, ("ours", "on-off"))
+    assert ours < 0.8 * on_off
+
+
+def _arm_set_actuations(name: str) -> float:
+    """Actuations a minute through one set of 15 on seated arm 9, under `name`."""
     from appliance.controller.regulator import OnOffRegulator
 
-    figures = {}
-    for name, regulator in (("ours", None), ("on-off", OnOffRegulator(3.0))):
-        plant = default_plant(9, limb="arm")
-        sim = build_simulated(plant, 9, regulator=regulator)
-        sim.run(0.3)
-        sim.controller.handle({"cmd": "configure", "limb": "arm", "lop_mmHg": plant.true_lop_mmHg})
-        run = run_resistance_exercise(sim, 0.8 * plant.true_lop_mmHg, sets=(15,))
-        assert run.metrics is not None
-        figures[name] = run.metrics.actuations_per_min
-    assert figures["ours"] < 0.8 * figures["on-off"]
+    regulator = OnOffRegulator(3.0) if name == "on-off" else None
+    plant = default_plant(9, limb="arm")
+    sim = build_simulated(plant, 9, regulator=regulator)
+    sim.run(0.3)
+    sim.controller.handle({"cmd": "configure", "limb": "arm", "lop_mmHg": plant.true_lop_mmHg})
+    run = run_resistance_exercise(sim, 0.8 * plant.true_lop_mmHg, sets=(15,))
+    assert run.metrics is not None
+    return run.metrics.actuations_per_min
 
 
 def test_a_bench_patient_the_controller_refuses_is_an_error_not_a_run() -> None:

@@ -333,12 +333,18 @@ def test_pressure_is_pushed_to_every_client(server: WebServer) -> None:
     clients = [server.socketio.test_client(server.app) for _ in range(2)]
     for client in clients:
         client.get_received()
-    time.sleep(0.5)
-    for client in clients:
-        pressure = [m["args"][0] for m in client.get_received() if m["name"] == "pressure"]
-        # 25 Hz for 0.5 s; a loaded test machine may deliver fewer, never none.
+    received: list[list[dict]] = [[] for _ in clients]
+    # 25 Hz: six readings take a quarter of a second; a loaded test machine may take longer.
+    deadline = time.monotonic() + 5.0
+    while min(len(r) for r in received) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        for client, got in zip(clients, received, strict=True):
+            got += [m["args"][0] for m in client.get_received() if m["name"] == "pressure"]
+    for client, pressure in zip(clients, received, strict=True):
         assert len(pressure) >= 6
         assert {"t", "mmHg", "target_mmHg", "state"} <= set(pressure[-1])
+        times = [m["t"] for m in pressure]
+        assert times == sorted(set(times))  # each a new reading, in order
         client.disconnect()
 
 
