@@ -111,6 +111,7 @@ def exercise(plant, seed: int, sets: tuple[int, ...] = (15,), rest_s: float = 30
     sim, target = prepared(plant, seed)
     run = run_resistance_exercise(sim, target, sets=sets, rest_s=rest_s)
     assert run.final_state == "HOLDING", run.alarms
+    assert "PRESSURE_UNSTEADY" not in run.alarms  # a healthy line's hold does not swing
     assert run.metrics is not None
     assert sim.controller.state == State.IDLE  # deflated at the end
     return run, run.metrics

@@ -27,6 +27,7 @@ class AlarmCode(StrEnum):
     PRESSURE_LOW = "PRESSURE_LOW"
     LEAK = "LEAK"
     REFILL_SLOW = "REFILL_SLOW"
+    PRESSURE_UNSTEADY = "PRESSURE_UNSTEADY"
     INFLATE_TIMEOUT = "INFLATE_TIMEOUT"
     LOP_FAILED = "LOP_FAILED"
     OCCLUSION_RECORD = "OCCLUSION_RECORD"
@@ -50,7 +51,8 @@ ADVICE: dict[AlarmCode, str] = {
     AlarmCode.PRESSURE_HIGH: "Pressure more than 15 mmHg above target: venting.",
     AlarmCode.PRESSURE_LOW: "Pressure more than 15 mmHg below target: pumping. Check the cuff and hose.",
     AlarmCode.LEAK: "The cuff is leaking: check the hose connections and the cuff.",
-    AlarmCode.REFILL_SLOW: "The pump cannot refill the cuff between reps: pressure dips more than 5 % under target. Exercise can go on; ask the technician to check the pump.",
+    AlarmCode.REFILL_SLOW: "The pump cannot refill the cuff between reps: pressure dips more than 5 % under target. Exercise can go on; check that no hose is pinched or kinked (under the leg, at the connectors), and if none is, ask the technician to check the pump.",
+    AlarmCode.PRESSURE_UNSTEADY: "The cuff pressure swings although the pump is not short of air: the hose to the sensor may be pinched or kinked. Free the hose along its whole length. If the swinging goes on, the cuff is emptied.",
     AlarmCode.INFLATE_TIMEOUT: "The cuff did not reach its pressure in time: check the cuff and hose.",
     AlarmCode.LOP_FAILED: "Limb occlusion pressure could not be measured.",
     AlarmCode.OCCLUSION_RECORD: "The occlusion time cannot be saved (storage error). This exercise may finish; the cuff will not inflate again until it can be saved. Ask the technician to check the SD card.",
@@ -79,6 +81,7 @@ PRIORITY: dict[AlarmCode, Priority] = {
     AlarmCode.PRESSURE_LOW: Priority.MEDIUM,
     AlarmCode.LEAK: Priority.MEDIUM,
     AlarmCode.REFILL_SLOW: Priority.MEDIUM,
+    AlarmCode.PRESSURE_UNSTEADY: Priority.MEDIUM,
     AlarmCode.INFLATE_TIMEOUT: Priority.MEDIUM,
     AlarmCode.OCCLUSION_TIME: Priority.MEDIUM,
     AlarmCode.PRESSURISED_AT_START: Priority.MEDIUM,

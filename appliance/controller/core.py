@@ -507,6 +507,7 @@ class Controller:
             AlarmCode.PRESSURE_LOW,
             AlarmCode.LEAK,
             AlarmCode.REFILL_SLOW,
+            AlarmCode.PRESSURE_UNSTEADY,
         ):
             if evaluated and code not in seen:
                 self.alarms.clear(code)

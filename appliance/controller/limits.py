@@ -29,6 +29,7 @@ class SafetyLimits:
     low_escalate_s: float = 20.0
     leak_alarm_s: float = 7.0
     leak_escalate_s: float = 60.0
+    unsteady_escalate_s: float = 10.0
     no_rise_window_s: float = 4.0
     no_rise_min_mmHg: float = 3.0
     valve_window_s: float = 2.0

@@ -111,6 +111,20 @@ class Supervisor:
     REFILL_FULL_DUTY = 0.95
     REFILL_WINDOW_S = 30.0
     REFILL_SLOW_SHARE = 0.09
+    # Well under the set point with the pump below full duty. On a healthy line the
+    # regulator's duty reaches 1 by -5 % (a strong pump on a small cuff is scaled down, but its
+    # flow closes such a gap within a tenth of a second), and a pump too weak to keep up is flat
+    # out while short (REFILL_SLOW). Behind a partly pinched sensing line the reading lags the
+    # cuff: the scaled-down pump has filled the cuff while the reading still shows it short, and
+    # the hold swings with its peaks unseen. Healthy holds spend at most 0.9 % of any 10 s so
+    # (24 project patients through 30-15-15-15, 48 varied plants and 12 shifting patients
+    # through sets), slow reps at 40-50 % of LOP 2.0 % (3.7 % without the 8 mmHg floor);
+    # seated arms behind a 0.2-0.3 s lag 5-20 % (docs/safety.md, "Sensor failure (open)").
+    UNSTEADY_UNDER_FRACTION = 0.07
+    UNSTEADY_UNDER_MIN_mmHg = 8.0  # at 40-50 % of LOP, 7 % is a heartbeat and a slow rep
+    UNSTEADY_WINDOW_S = 10.0
+    UNSTEADY_SHARE = 0.04
+    UNSTEADY_CLEAR_SHARE = 0.02
     # A sensor that fails now and then, never twice in a row (a loose connector touching a
     # rail, a bus that drops reads): counted over a window, not only in a row. A single glitch
     # a second passes; a rail sample in every hundred, or a quarter of reads failing, faults.
@@ -154,6 +168,9 @@ class Supervisor:
         self._pump_window = ShareWindow(limits.leak_alarm_s)
         self._refill_window = ShareWindow(self.REFILL_WINDOW_S)
         self._refill_slow = False
+        self._unsteady_window = ShareWindow(self.UNSTEADY_WINDOW_S)
+        self._unsteady_since: float | None = None
+        self._unsteady_target: float | None = None
         self._last_vent_t = -math.inf
         self._leak_since: float | None = None
         self._state_since: tuple[State, float] | None = None
@@ -179,6 +196,8 @@ class Supervisor:
         self._pump_window.clear()
         self._refill_window.clear()
         self._refill_slow = False
+        self._unsteady_window.clear()
+        self._unsteady_since = None
         self._last_vent_t = -math.inf
         self._read_errors = 0
         self._range_bad = 0
@@ -223,6 +242,7 @@ class Supervisor:
             findings += self._window(obs)
         findings += self._leak(obs)
         findings += self._refill(obs)
+        findings += self._steadiness(obs)
         return findings + self._timers(obs)
 
     def _timers(self, obs: Observation) -> list[Finding]:
@@ -566,3 +586,35 @@ class Supervisor:
         limit = self.REFILL_SLOW_SHARE / 2 if self._refill_slow else self.REFILL_SLOW_SHARE
         self._refill_slow = share > limit
         return [Finding(AlarmCode.REFILL_SLOW, False)] if self._refill_slow else []
+
+    def _steadiness(self, obs: Observation) -> list[Finding]:
+        """Well under the set point with the pump not flat out, too often: the hold swings.
+
+        The regulator never lets a cuff it can see sink that far without its pump at full duty,
+        so this is a reading that does not follow the cuff (a partly pinched sensing line, whose
+        lag sets the hold swinging with the cuff's peaks unseen). It alarms, regulation goes on,
+        and if the swinging lasts it deflates. A new set point starts the window afresh.
+        """
+        if obs.state != State.HOLDING or obs.target is None or self._smooth is None:
+            self._unsteady_window.clear()
+            self._unsteady_since = None
+            return []
+        if obs.target != self._unsteady_target:
+            self._unsteady_target = obs.target
+            self._unsteady_window.clear()
+            self._unsteady_since = None
+        under = max(obs.target * self.UNSTEADY_UNDER_FRACTION, self.UNSTEADY_UNDER_MIN_mmHg)
+        short = self._smooth < obs.target - under
+        self._unsteady_window.add(obs.now, short and obs.pump_duty < self.REFILL_FULL_DUTY)
+        if not self._unsteady_window.full():
+            return []
+        share = self._unsteady_window.share()
+        if self._unsteady_since is None:
+            if share <= self.UNSTEADY_SHARE:
+                return []
+            self._unsteady_since = obs.now
+        elif share < self.UNSTEADY_CLEAR_SHARE:
+            self._unsteady_since = None
+            return []
+        fault = obs.now - self._unsteady_since > self.limits.unsteady_escalate_s
+        return [Finding(AlarmCode.PRESSURE_UNSTEADY, fault)]
