@@ -1,8 +1,9 @@
 """PRESSURE_UNSTEADY: a hold that swings under the set point with the pump not flat out.
 
-A healthy line never leaves the cuff 7 % short without the pump at full duty; behind a partly
-pinched sensing line the reading catches up on its own, the regulator stops the pump early and
-the hold swings with its peaks unseen (docs/safety.md, "Sensor failure (open)").
+A healthy line never leaves the reading 7 % short without the pump at full duty; behind a
+partly pinched sensing line a strong pump, scaled down on a small cuff, has filled the cuff while
+the lagging reading still shows it short, and the hold swings with its peaks unseen
+(docs/safety.md, the Sensor failure rows on a partly pinched line).
 """
 
 from __future__ import annotations

@@ -119,7 +119,7 @@ class Supervisor:
     # the hold swings with its peaks unseen. Healthy holds spend at most 0.9 % of any 10 s so
     # (24 project patients through 30-15-15-15, 48 varied plants and 12 shifting patients
     # through sets), slow reps at 40-50 % of LOP 2.0 % (3.7 % without the 8 mmHg floor);
-    # seated arms behind a 0.2-0.3 s lag 5-20 % (docs/safety.md, "Sensor failure (open)").
+    # seated arms behind a 0.2-0.3 s lag 5-20 % (docs/safety.md, partly pinched line rows).
     UNSTEADY_UNDER_FRACTION = 0.07
     UNSTEADY_UNDER_MIN_mmHg = 8.0  # at 40-50 % of LOP, 7 % is a heartbeat and a slow rep
     UNSTEADY_WINDOW_S = 10.0
