@@ -23,6 +23,7 @@ class ExerciseRun:
     alarms: tuple[str, ...]
     points: tuple[HoldPoint, ...]
     probes: tuple[ProbeResult, ...] = ()  # the sensing line's probes through the exercise
+    fault: str | None = None  # the code that ended the exercise in FAULT
 
 
 def run_resistance_exercise(
@@ -69,6 +70,7 @@ def run_resistance_exercise(
                     step(rest_s)
         end_t = sim.clock.now()
         final = c.state.value
+        fault = c.fault.value if c.fault is not None and c.state == State.FAULT else None
         c.handle({"cmd": "deflate"})
         sim.run_until(lambda: c.state in (State.IDLE, State.FAULT), 30.0)
     finally:
@@ -84,6 +86,7 @@ def run_resistance_exercise(
         alarms=tuple(code.value for _, code in c.alarms.raised),
         points=tuple(points),
         probes=tuple(c.line_probe.results) if c.line_probe is not None else (),
+        fault=fault,
     )
 
 

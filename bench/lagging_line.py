@@ -44,6 +44,7 @@ class Outcome:
     within_10_pct: float
     alarms: tuple[str, ...]
     final_state: str
+    fault: str | None  # the code that emptied the cuff
 
 
 def run_one(job: tuple[float, int, dict]) -> Outcome:
@@ -65,12 +66,12 @@ def run_one(job: tuple[float, int, dict]) -> Outcome:
         m.within_10_pct if m is not None else float("nan"),
         run.alarms,
         run.final_state,
+        run.fault,
     )
 
 
 def summarise(lag_s: float, outcomes: list[Outcome]) -> None:
-    # A fault is the last alarm raised: it ended the run.
-    faults = Counter(o.alarms[-1] for o in outcomes if o.final_state == "FAULT" and o.alarms)
+    faults = Counter(o.fault for o in outcomes if o.fault is not None)
     alarms = Counter(code for o in outcomes for code in set(o.alarms))
     held = [o.within_10_pct for o in outcomes if o.final_state == "HOLDING"]
     print(
