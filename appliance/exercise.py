@@ -24,6 +24,7 @@ class ExerciseRun:
     points: tuple[HoldPoint, ...]
     probes: tuple[ProbeResult, ...] = ()  # the sensing line's probes through the exercise
     fault: str | None = None  # the code that ended the exercise in FAULT
+    rep_windows: tuple[tuple[float, float], ...] = ()  # each rep's start and the next one's
 
 
 def run_resistance_exercise(
@@ -87,6 +88,7 @@ def run_resistance_exercise(
         points=tuple(points),
         probes=tuple(c.line_probe.results) if c.line_probe is not None else (),
         fault=fault,
+        rep_windows=tuple(rep_windows),
     )
 
 

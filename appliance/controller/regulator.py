@@ -129,6 +129,11 @@ class RegulatorTuning:
     post_vent_fall_s: float = 0.03
     post_vent_fall_mmHg: float = 1.0
     vent_dip_s: float = 0.1  # nor is that dip a reason to start the pump while a rep rises
+    # ...and the filtered slope holds the dip for its window: 0.1 s after a rep's pulse the
+    # pump started on it while the rep went on rising (an arm: 37 of 75 reps), and its air was
+    # vented again. Until this long after the pulse, only a raw reading that has kept falling
+    # since the valve shut (the muscle relaxing) starts the pump.
+    vent_dip_confirm_s: float = 0.15
     refill_start_frac: float = 0.02
     refill_ceiling_frac: float = 0.035
     refill_max_pump_rate_per_s: float = 0.5  # a pump this fast catches up from the band
@@ -344,7 +349,7 @@ class PredictiveBandRegulator:
             (
                 (since_pump >= tn.pump_refractory_s or f.slope < -tn.relax_slope_frac * target)
                 and not spike
-                and not self._after_rep_vent(now)
+                and not self._after_rep_vent(now, f, target)
             )
             or urgent
         ):
@@ -393,9 +398,20 @@ class PredictiveBandRegulator:
             return duty
         return floor + (duty - floor) * self.tuning.reference_pump_rate_per_s / rate
 
-    def _after_rep_vent(self, now: float) -> bool:
-        """Just after a rep's vent pulse: its dip is the valve's, the rep is still rising."""
-        return self._in_rep(now) and now - self._vented_at < self.tuning.vent_dip_s
+    def _after_rep_vent(self, now: float, f: PressureFilter, target: float) -> bool:
+        """Just after a rep's vent pulse: its dip is the valve's, the rep is still rising.
+
+        Past `vent_dip_s` the raw reading decides: falling since the valve shut, the rep is over.
+        """
+        tn = self.tuning
+        if not self._in_rep(now):
+            return False
+        since = now - self._vented_at
+        if since < tn.vent_dip_s:
+            return True
+        return since < tn.vent_dip_confirm_s and not self._falling_since_shut(
+            now, f, tn.refill_slope_frac * target
+        )
 
     def _track_since_shut(self, now: float, f: PressureFilter) -> None:
         """Remember the raw pressure once the last vent pulse's valve has shut."""
