@@ -28,6 +28,7 @@ from hardware.sim.cuff import default_plant  # noqa: E402
 
 CONTROLLERS = ("predictive-band", "on-off +-3")
 PLACES = ("rise", "relax", "gap", "rest", "probe")
+COLUMNS = [f"{place} {k}" for place in PLACES for k in "vp" if (place, k) != ("probe", "p")]
 PROBE_WATCH_S = 0.45  # a probe's result comes at most this long after its opening
 
 
@@ -88,7 +89,7 @@ def main() -> None:
     print(f"project plant, {args.patients} patients ({args.limb or 'arm and leg'}), per rep")
     print(
         f"{'controller':16} "
-        + " ".join(f"{place + ' ' + k:>8}" for place in PLACES for k in "vp")
+        + " ".join(f"{column:>8}" for column in COLUMNS)
         + f" {'all':>6} {'act/min':>8}"
     )
     per_min = {
@@ -100,7 +101,7 @@ def main() -> None:
         rows = [r for r in results if r[0] == controller]
         reps = sum(r[1] for r in rows)
         total: Counter[str] = sum((r[3] for r in rows), Counter())
-        cells = " ".join(f"{total[place + ' ' + k] / reps:8.2f}" for place in PLACES for k in "vp")
+        cells = " ".join(f"{total[column] / reps:8.2f}" for column in COLUMNS)
         print(
             f"{controller:16} {cells} {sum(total.values()) / reps:6.2f} {per_min[controller]:8.1f}"
             f"  ({per_min[controller] / base:.2f} x on/off)"
