@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 
@@ -46,17 +46,23 @@ def _share_within(points: Sequence[HoldPoint], target: float, frac: float) -> fl
     return 100.0 * near / len(points)
 
 
+def actuations(points: Sequence[HoldPoint]) -> Iterator[tuple[int, str]]:
+    """Each valve opening ("valve") and pump start ("pump"), with the index of the point that
+    shows it first: what wears the parts and clicks, so what the benches count."""
+    for i in range(1, len(points)):
+        prev, cur = points[i - 1], points[i]
+        if cur.valve_open and not prev.valve_open:
+            yield i, "valve"
+        if cur.pump_duty > 0 and prev.pump_duty == 0:
+            yield i, "pump"
+
+
 def _actuations(
     points: Sequence[HoldPoint], counted: Sequence[bool] | None = None
 ) -> tuple[int, int]:
     """Valve openings and pump starts, at the points `counted` marks (all by default)."""
-    opens = starts = 0
-    for i in range(1, len(points)):
-        if counted is None or counted[i]:
-            prev, cur = points[i - 1], points[i]
-            opens += cur.valve_open and not prev.valve_open
-            starts += cur.pump_duty > 0 and prev.pump_duty == 0
-    return opens, starts
+    kinds = [kind for i, kind in actuations(points) if counted is None or counted[i]]
+    return kinds.count("valve"), kinds.count("pump")
 
 
 def _ticks_s(points: Sequence[HoldPoint], counted: Sequence[bool]) -> float:

@@ -17,12 +17,12 @@ import statistics
 import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from itertools import pairwise
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from appliance.exercise import ExerciseRun, exercise_at_true_lop  # noqa: E402
+from appliance.holding import actuations  # noqa: E402
 from bench.regulation import regulator_for  # noqa: E402
 from hardware.sim.cuff import default_plant  # noqa: E402
 
@@ -37,26 +37,21 @@ def where(run: ExerciseRun, rep_duration_s: float) -> Counter[str]:
     points = [p for p in run.points if run.start_t <= p.t <= run.end_t]
     probe_ends = [r.t for r in run.probes]
     out: Counter[str] = Counter()
-    for a, b in pairwise(points):
-        for kind, started in (
-            ("v", b.valve_open and not a.valve_open),
-            ("p", b.pump_duty > 0 >= a.pump_duty),
-        ):
-            if not started:
-                continue
-            if kind == "v" and any(0 <= end - b.t <= PROBE_WATCH_S for end in probe_ends):
-                out["probe " + kind] += 1
-                continue
-            rep = next((t0 for t0, t1 in run.rep_windows if t0 <= b.t < t1), None)
-            if rep is None:
-                place = "rest"
-            elif b.t < rep + rep_duration_s / 2:
-                place = "rise"
-            elif b.t < rep + rep_duration_s:
-                place = "relax"
-            else:
-                place = "gap"
-            out[f"{place} {kind}"] += 1
+    for i, actuator in actuations(points):
+        t, kind = points[i].t, actuator[0]  # "v" or "p"
+        if kind == "v" and any(0 <= end - t <= PROBE_WATCH_S for end in probe_ends):
+            out["probe " + kind] += 1
+            continue
+        rep = next((t0 for t0, t1 in run.rep_windows if t0 <= t < t1), None)
+        if rep is None:
+            place = "rest"
+        elif t < rep + rep_duration_s / 2:
+            place = "rise"
+        elif t < rep + rep_duration_s:
+            place = "relax"
+        else:
+            place = "gap"
+        out[f"{place} {kind}"] += 1
     return out
 
 
