@@ -104,8 +104,13 @@ def test_the_swing_is_the_highest_less_the_lowest_mean_of_its_window(steps, wind
 
 
 @pytest.mark.parametrize("lag_s", [0.1, 0.3, 1.0])
-def test_a_still_cuff_behind_a_lagging_line_is_judged_lagging(lag_s: float) -> None:
-    probe, _ = probe_a_still_cuff(Cuff(lag_s=lag_s), seconds=20.0)
+@pytest.mark.parametrize("dump_per_s", [6.0, 30.0])
+def test_a_still_cuff_behind_a_lagging_line_is_judged_lagging(
+    lag_s: float, dump_per_s: float
+) -> None:
+    """At 30 a second one poll takes 7 mmHg off: the reading ends 6 % under the set point,
+    past the floor a limb's fall is handed back at, and is still judged."""
+    probe, _ = probe_a_still_cuff(Cuff(lag_s=lag_s, dump_per_s=dump_per_s), seconds=20.0)
     assert probe.verdict == Verdict.LAGGING
     judged = [r for r in probe.results if r.verdict != Verdict.UNJUDGED]
     assert [r.verdict for r in judged[-2:]] == [Verdict.LAGGING, Verdict.LAGGING]
@@ -321,6 +326,38 @@ def test_a_probe_that_meets_the_limbs_own_fall_hands_the_cuff_back_early() -> No
         elif judged and not act.valve_open:
             falling = True
             cuff.p -= 40.0 * DT  # the muscle relaxes: 40 mmHg a second
+    pytest.fail("no probe met the fall")
+
+
+def test_a_first_probe_that_meets_the_limbs_fall_hands_the_cuff_back_at_the_floor() -> None:
+    """The hold's first probe has no judged drop to size the valve by. Its opening takes
+    3.5 mmHg off at once, and the limb then goes on falling at 20 mmHg a second: a lagging
+    line shows its fall late, not early and then on and on. Once the reading is 5 % under
+    the set point the cuff goes back to the regulator, unjudged, well before the watch's end
+    and the 8 % floor."""
+    probe, cuff = LineProbe(), Cuff(lag_s=0.002, dump_per_s=15.0)
+    assert probe.valve_rate is None
+    opened_t = None
+    for i in range(int(3 / DT)):
+        now = i * DT
+        wanted = Actuation(1.0, False) if cuff.seen < 0.96 * TARGET else STILL
+        act = probe.step(now, cuff.seen, TARGET, wanted)
+        cuff.step(act)
+        if probe.probing:
+            opened_t = now if opened_t is None else opened_t
+            if not act.valve_open:
+                cuff.p -= 20.0 * DT
+        elif probe.results:
+            result = probe.results[-1]
+            assert result.verdict == Verdict.UNJUDGED
+            # What fell at once is kept as the valve's drop, for the next opening's landing.
+            assert probe.valve_rate is not None
+            assert 3.0 < probe.valve_rate * result.open_s < 5.0
+            assert act == wanted and act.pump_duty > 0
+            assert 0.94 * TARGET < cuff.seen < 0.95 * TARGET
+            assert opened_t is not None
+            assert now - opened_t < result.open_s + probe.tuning.whole_after_s - 0.05
+            return
     pytest.fail("no probe met the fall")
 
 
