@@ -28,8 +28,9 @@ from bench.feasibility import seeds  # noqa: E402
 from hardware.sim.cuff import default_plant, varied_plant  # noqa: E402
 
 
-def run_one(job: tuple[str, int]) -> tuple[str, int, bool]:
-    """One patient's line of figures, its false lagging verdicts, and whether it faulted."""
+def run_one(job: tuple[str, int]) -> tuple[str, tuple[int, int, int, int], int, bool]:
+    """One patient's line of figures, its probes (opened, judged, beat out, cut short), its
+    false lagging verdicts, and whether it faulted."""
     kind, seed = job
     plant = varied_plant(seed) if kind == "varied" else default_plant(seed)
     run = exercise_at_true_lop(plant, seed, rest_s=30.0)
@@ -40,10 +41,11 @@ def run_one(job: tuple[str, int]) -> tuple[str, int, bool]:
     halves = [r.half_s for r in judged if r.half_s is not None]
     shortest = min((r.open_s for r in judged), default=None)
     one_poll = [r.whole_mmHg for r in judged if r.open_s == shortest]
+    counts = (len(probes), len(judged), sum(r.beat_out for r in judged), len(cut))
     line = (
         f"{kind:7} {seed:5} {plant.patient.limb:4} {plant.patient.heart_rate_bpm:5.0f} "
-        f"{len(probes):6} {len(judged):6} {sum(r.beat_out for r in judged):4} {len(cut):4} "
-        f"{len(lagging):7} "
+        + "".join(f"{n:{w}}" for n, w in zip(counts, (6, 7, 5, 5), strict=True))
+        + f" {len(lagging):7} "
         + (f"{1000 * max(halves):8.0f}" if halves else f"{'-':>8}")
         + (f" {min(one_poll):6.2f} {max(one_poll):6.2f}" if one_poll else f" {'-':>6} {'-':>6}")
         + f"  {run.final_state}"
@@ -53,7 +55,7 @@ def run_one(job: tuple[str, int]) -> tuple[str, int, bool]:
         line += f"drop {r.whole_mmHg:.2f} mmHg, half "
         line += "never" if r.half_s is None else f"{1000 * r.half_s:.0f} ms"
         line += ", beat taken out" if r.beat_out else ""
-    return line, len(lagging), run.final_state == "FAULT"
+    return line, counts, len(lagging), run.final_state == "FAULT"
 
 
 def main() -> int:
@@ -69,10 +71,12 @@ def main() -> int:
     print("plant    seed limb   bpm probes judged  out  cut lagging half_ms  drop1 (min  max)  end")
     with ProcessPoolExecutor(args.jobs) as pool:
         outcomes = list(pool.map(run_one, jobs))
-    for line, _, _ in outcomes:
+    for line, _, _, _ in outcomes:
         print(line, flush=True)
-    false = sum(lagging for _, lagging, _ in outcomes)
-    faulted = sum(fault for _, _, fault in outcomes)
+    opened, judged, out, cut = (sum(c[i] for _, c, _, _ in outcomes) for i in range(4))
+    print(f"{opened} probes, {judged} judged ({out} with the beat out), {cut} cut short")
+    false = sum(lagging for _, _, lagging, _ in outcomes)
+    faulted = sum(fault for _, _, _, fault in outcomes)
     print(
         f"{false} false lagging verdicts on {len(jobs)} healthy lines, {faulted} sessions faulted"
     )
