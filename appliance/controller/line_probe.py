@@ -150,8 +150,10 @@ class LineProbeTuning:
     # (at least `early_share` of it by `early_s` after the shut: the valve's drop) and has
     # gone on by `going_on_mmHg` since is a limb falling, and handed back. Behind a lag of
     # 0.1 s the reading has shown at most 0.33 of its fall by then that early; the valve's
-    # drop alone, however deep, stops within `early_s` and is left to the watch. Once a rate
-    # is known this runs beside the check above; whichever sees the fall first hands back.
+    # drop alone, however deep, is in by `settled_s` and is left to the watch. The drop at
+    # `settled_s` is kept as the valve's for the next opening's landing (the first 20 ms alone
+    # left a slow valve's probes on a small cuff blind, and each dented it 8 %). Once a rate is
+    # known this runs beside the check above; whichever sees the fall first hands back.
     floor_frac: float = 0.05
     floor_after_s: float = 0.08
     early_s: float = 0.02
@@ -215,8 +217,8 @@ class LineProbe:
 
     @property
     def valve_rate(self) -> float | None:
-        """The fastest drop judged with no beat left in the watch, or seen at once before a
-        limb's fall was handed back, mmHg per s of opening."""
+        """The fastest drop judged with no beat left in the watch, or seen by `settled_s` after
+        the shut of a probe that handed a limb's fall back, mmHg per s of opening."""
         return self._valve_rate
 
     def step(self, now: float, raw: float | None, target: float, wanted: Actuation) -> Actuation:
