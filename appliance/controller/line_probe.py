@@ -202,8 +202,11 @@ class LineProbe:
         self._suspected_t = 0.0  # when the first of them came
         self._still_since: float | None = None  # neither pump nor valve driven since
         self._opened_t: float | None = None
-        self._watch: list[tuple[float, float]] = []  # the readings, the earlier beat taken out
-        self._raw_watch: list[tuple[float, float]] = []  # and as read
+        # The watch's readings, the earlier beat taken out, as running means kept as they come
+        # (the floor check reads them on every tick under the floor, the judgement at the end)...
+        self._watch_mean = _RunningMean(2 * self.tuning.smooth_s)
+        self._watch_means: list[tuple[float, float]] = []
+        self._raw_watch: list[tuple[float, float]] = []  # ...and the readings as read
         self._before = 0.0
         self._last_drop: tuple[float, float] | None = None  # (opening, whole drop) last judged
         self._valve_rate: float | None = None  # the fastest judged drop, mmHg per s of opening
@@ -248,7 +251,8 @@ class LineProbe:
             self._before = statistics.fmean(
                 r for t, r in self._still(now) if now - t <= tn.before_s
             )
-            self._watch, self._raw_watch = [], []
+            self._watch_mean, self._watch_means = _RunningMean(2 * tn.smooth_s), []
+            self._raw_watch = []
             self._beat = beat
             return Actuation(0.0, True)
         return wanted
@@ -344,7 +348,8 @@ class LineProbe:
         tn = self.tuning
         assert self._opened_t is not None
         if raw is not None:
-            self._watch.append((now, raw - (self._beat.moved(now) if self._beat else 0.0)))
+            reading = raw - (self._beat.moved(now) if self._beat else 0.0)
+            self._watch_means.append(self._watch_mean.add(now, reading))
             self._raw_watch.append((now, raw))
         if now - self._opened_t < self._open_s:
             return Actuation(0.0, True)
@@ -354,12 +359,11 @@ class LineProbe:
             if limb is not None:
                 # What fell at once was the valve's: the landing check needs it from now on,
                 # or the next blind opening dents this cuff again.
-                rate = limb / self._open_s
-                self._valve_rate = max(rate, self._valve_rate or rate)
+                self._learn_valve_rate(limb / self._open_s)
             if (
                 limb is not None
                 or not (1 - tn.low_leave_frac) * target <= raw <= (1 + tn.leave_frac) * target
-                or self._watch[-1][1] < self._lowest_from_the_valve()
+                or reading < self._lowest_from_the_valve()
             ):
                 self._finish(now, None)
                 return wanted
@@ -377,7 +381,7 @@ class LineProbe:
         tn = self.tuning
         if raw >= (1 - tn.floor_frac) * target or now - shut_t < tn.floor_after_s:
             return None
-        means = _means(self._watch, 2 * tn.smooth_s)
+        means = self._watch_means
         early = [m for t, m in means if t <= shut_t + tn.early_s]
         if not early:
             return None
@@ -387,6 +391,10 @@ class LineProbe:
             return None
         # A slow valve is still closing `early_s` after the shut: its drop is read later.
         return self._before - next(m for t, m in reversed(means) if t <= shut_t + tn.settled_s)
+
+    def _learn_valve_rate(self, rate: float) -> None:
+        """Keep the fastest drop seen: the landing and fall checks must not under-read the valve."""
+        self._valve_rate = max(rate, self._valve_rate or rate)
 
     def _lowest_from_the_valve(self) -> float:
         """The lowest reading this opening's drop can explain, from the fastest one judged."""
@@ -435,7 +443,7 @@ class LineProbe:
             self._last_drop = (result.open_s, result.whole_mmHg)
             rate = result.whole_mmHg / result.open_s
             if not self._beat_left_in:  # a beat's run-off is not the valve's drop
-                self._valve_rate = max(rate, self._valve_rate or rate)
+                self._learn_valve_rate(rate)
         if result.whole_mmHg > tn.shrink_over * tn.min_drop_mmHg:
             self._open_s = max(tn.open_s, 0.5 * self._open_s)
         if result.verdict != Verdict.LAGGING:
@@ -452,7 +460,7 @@ class LineProbe:
 
     def _judge(self, now: float, opened: float, shut_t: float) -> ProbeResult | None:
         tn = self.tuning
-        means = _means(self._watch, 2 * tn.smooth_s)
+        means = self._watch_means
         whole_t = shut_t + tn.whole_after_s
         whole = [m for t, m in means if abs(t - whole_t) <= tn.smooth_s]
         if not whole:
