@@ -219,6 +219,24 @@ def test_one_small_drop_at_an_opening_that_took_plenty_off_does_not_widen_it() -
     assert third.verdict == Verdict.HEALTHY
 
 
+def test_a_suspected_lines_confirming_probe_is_not_widened_for_one_small_drop() -> None:
+    """After one slow probe the next confirms or clears the suspicion, and it skips the landing
+    check. A limb rising under its watch makes its drop small; the opening took plenty off
+    this cuff before, so it is tried again as it was, not doubled into a dent."""
+    probe = LineProbe()
+    tn = probe.tuning
+    slow = ProbeResult(0.0, tn.open_s, 4.0, 0.09, Verdict.LAGGING)
+    small = ProbeResult(0.0, tn.open_s, 0.2, None, Verdict.UNJUDGED)
+    for t, result in enumerate((slow, small), start=1):
+        probe._opened_t, probe._judge = t - 0.3, lambda now, opened, shut_t, r=result: r
+        probe._finish(float(t), t - 0.3 + tn.open_s)
+    assert probe.verdict is None  # still suspected, not yet confirmed or cleared
+    assert probe._open_s == tn.open_s
+    probe._opened_t = 2.7
+    probe._finish(3.0, 2.7 + tn.open_s)  # a second small drop in a row: open longer
+    assert probe._open_s == 2 * tn.open_s
+
+
 def test_one_slow_probe_is_probed_again_before_the_line_is_called_lagging() -> None:
     """A limb relaxing under the watch slows one probe of a healthy line; the next, a second
     later, is quick, so the line is healthy and nothing faults."""

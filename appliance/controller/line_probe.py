@@ -108,9 +108,11 @@ class LineProbeTuning:
     # and its drop is all in by then, while a lagging line has shown at most 86 % of it (0.1 s).
     whole_after_s: float = 0.2
     # A smaller whole drop is not judged, and the next opening doubles. Not at once where this
-    # opening took `enough_drop_mmHg` off this cuff before, unless the line is suspected: a limb
-    # rising under the watch also makes a drop small, and an opening doubled for one such drop
-    # dumped an arm cuff 6 % at every probe after. There it takes two in a row.
+    # opening took `enough_drop_mmHg` off this cuff before: a limb rising under the watch also
+    # makes a drop small, and an opening doubled for one such drop dumped an arm cuff 6 % at
+    # every probe after. There it takes two in a row, on a suspected line too: a lag that took
+    # a judged drop before shows one again, and the confirming probe skips the landing check
+    # (a healthy arm's, widened for one small drop, dumped it to 91 %).
     min_drop_mmHg: float = 1.5
     small_in_a_row: int = 2
     enough_drop_mmHg: float = 3.0
@@ -426,11 +428,7 @@ class LineProbe:
             if -tn.flat_mmHg <= result.whole_mmHg < tn.min_drop_mmHg:  # too little taken off
                 self._small += 1
                 # Open longer unless this opening took plenty off before (a limb's doing, once).
-                if (
-                    not self._takes_enough_off()
-                    or self._small >= tn.small_in_a_row
-                    or self._lagging
-                ):
+                if not self._takes_enough_off() or self._small >= tn.small_in_a_row:
                     self._open_s = min(tn.max_open_s, 2 * self._open_s)
                     self._small = 0
             wait = tn.retry_s
