@@ -204,17 +204,21 @@ class LineProbe:
         self._suspected_t = 0.0  # when the first of them came
         self._still_since: float | None = None  # neither pump nor valve driven since
         self._opened_t: float | None = None
-        # The watch's readings, the earlier beat taken out, as running means kept as they come
-        # (the floor check reads them on every tick under the floor, the judgement at the end)...
-        self._watch_mean = _RunningMean(2 * self.tuning.smooth_s)
-        self._watch_means: list[tuple[float, float]] = []
-        self._raw_watch: list[tuple[float, float]] = []  # ...and the readings as read
+        self._start_watch()
         self._before = 0.0
         self._last_drop: tuple[float, float] | None = None  # (opening, whole drop) last judged
         self._valve_rate: float | None = None  # the fastest judged drop, mmHg per s of opening
         self._small = 0  # drops too small to judge in a row at this opening
         self._cut = 0  # probes cut short in a row
         self.verdict: Verdict | None = None
+
+    def _start_watch(self) -> None:
+        """Empty the watch's readings for the next opening."""
+        # Kept as running means as they come, the earlier beat taken out (the floor check reads
+        # them on every tick under the floor, the judgement at the end)...
+        self._watch_mean = _RunningMean(2 * self.tuning.smooth_s)
+        self._watch_means: list[tuple[float, float]] = []
+        self._raw_watch: list[tuple[float, float]] = []  # ...and the readings as read
 
     @property
     def probing(self) -> bool:
@@ -253,8 +257,7 @@ class LineProbe:
             self._before = statistics.fmean(
                 r for t, r in self._still(now) if now - t <= tn.before_s
             )
-            self._watch_mean, self._watch_means = _RunningMean(2 * tn.smooth_s), []
-            self._raw_watch = []
+            self._start_watch()
             self._beat = beat
             return Actuation(0.0, True)
         return wanted
@@ -384,11 +387,11 @@ class LineProbe:
         if raw >= (1 - tn.floor_frac) * target or now - shut_t < tn.floor_after_s:
             return None
         means = self._watch_means
-        early = [m for t, m in means if t <= shut_t + tn.early_s]
-        if not early:
+        early = next((m for t, m in reversed(means) if t <= shut_t + tn.early_s), None)
+        if early is None:
             return None
         fall = self._before - means[-1][1]
-        early_fall = self._before - early[-1]
+        early_fall = self._before - early
         if early_fall < tn.early_share * fall or fall - early_fall < tn.going_on_mmHg:
             return None
         # A slow valve is still closing `early_s` after the shut: its drop is read later.
