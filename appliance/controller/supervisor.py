@@ -102,6 +102,10 @@ class Supervisor:
     # share for the same leak, so this threshold belongs to the pump in the BOM.
     LEAK_PUMP_FRACTION = 0.15
     LEAK_SETTLE_S = 5.0
+    # And over twice that window: a leak takes its air all the time, so the pump keeps coming
+    # back, where one refill after a rest's sag is a single run. A thigh whose cuff sank 3.6 %
+    # in a rest was refilled in one 1.4 s run, 20 % of 7 s, and raised LEAK (10 % of 14 s).
+    LEAK_SUSTAIN_WINDOWS = 2
     # Pump at full duty and the cuff still more than 5 % under the set point: the pump cannot
     # refill the cuff as fast as the limb relaxes (worn or undersized pump, a cuff too large for
     # it). Over any 30 s of a leg press with the BOM's pump that is at most 5.7 % of the time on
@@ -166,6 +170,7 @@ class Supervisor:
         self._outside_since: float | None = None
         self._outside_sign = 0
         self._pump_window = ShareWindow(limits.leak_alarm_s)
+        self._pump_window_long = ShareWindow(self.LEAK_SUSTAIN_WINDOWS * limits.leak_alarm_s)
         self._refill_window = ShareWindow(self.REFILL_WINDOW_S)
         self._refill_slow = False
         self._unsteady_window = ShareWindow(self.UNSTEADY_WINDOW_S)
@@ -194,6 +199,7 @@ class Supervisor:
         self._outside_since = None
         self._leak_since = None
         self._pump_window.clear()
+        self._pump_window_long.clear()
         self._refill_window.clear()
         self._refill_slow = False
         self._unsteady_window.clear()
@@ -533,7 +539,7 @@ class Supervisor:
         return []
 
     def _leak(self, obs: Observation) -> list[Finding]:
-        """Pump running much of the last 7 s while holding, with no venting: a leak.
+        """Pump running much of the last 7 s and of the last 14 s while holding, with no venting.
 
         After a rep the pump puts back what the valve let out at the rep's top; on a thigh that
         can keep it running half the time, and a weak pump is still topping up a few seconds after
@@ -544,10 +550,12 @@ class Supervisor:
         lim = self.limits
         if obs.state != State.HOLDING:
             self._pump_window.clear()
+            self._pump_window_long.clear()
             self._last_vent_t = -math.inf
             self._leak_since = None
             return []
         self._pump_window.add(obs.now, obs.pump_duty > 0)
+        self._pump_window_long.add(obs.now, obs.pump_duty > 0)
         if obs.valve_open:
             self._last_vent_t = obs.now
         if not self._pump_window.full():
@@ -555,7 +563,10 @@ class Supervisor:
         share = self._pump_window.share()
         if self._leak_since is None:
             settling = obs.now - self._last_vent_t < lim.leak_alarm_s + self.LEAK_SETTLE_S
-            if settling or share < self.LEAK_PUMP_FRACTION:
+            # The long window is not waited for: from the hold's start it holds what the
+            # short one does, so a cuff leaking from the start alarms as soon as before.
+            sustained = min(share, self._pump_window_long.share())
+            if settling or sustained < self.LEAK_PUMP_FRACTION:
                 return []
             self._leak_since = obs.now
         elif share < self.LEAK_PUMP_FRACTION * self.LEAK_CLEAR_FRACTION:
