@@ -25,6 +25,7 @@ class ExerciseRun:
     probes: tuple[ProbeResult, ...] = ()  # the sensing line's probes through the exercise
     fault: str | None = None  # the code that ended the exercise in FAULT
     rep_windows: tuple[tuple[float, float], ...] = ()  # each rep's start and the next one's
+    fault_t: float | None = None  # the first tick in FAULT, if the exercise ended in one
 
 
 def run_resistance_exercise(
@@ -38,12 +39,15 @@ def run_resistance_exercise(
 ) -> ExerciseRun:
     """Inflate, hold through `sets` reps with rests (cuff stays inflated), then deflate."""
     points: list[HoldPoint] = []
+    faulted_at: list[float] = []
     c = sim.controller
     plant = sim.plant
     previous = c.on_tick
 
     def record(rec) -> None:
         points.append(HoldPoint(rec.t, plant.pressure_mmHg, rec.pump_duty, rec.valve_open))
+        if rec.state == State.FAULT and not faulted_at:
+            faulted_at.append(rec.t)
         if previous is not None:
             previous(rec)
 
@@ -89,6 +93,7 @@ def run_resistance_exercise(
         probes=tuple(c.line_probe.results) if c.line_probe is not None else (),
         fault=fault,
         rep_windows=tuple(rep_windows),
+        fault_t=faulted_at[0] if fault is not None else None,
     )
 
 

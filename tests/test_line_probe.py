@@ -13,6 +13,7 @@ from appliance.controller import line_probe
 from appliance.controller.line_probe import STILL, LineProbe, ProbeResult, Verdict
 from appliance.controller.regulator import Actuation
 from appliance.controller.supervisor import State
+from appliance.exercise import exercise_at_true_lop
 from hardware.sim.cuff import default_plant, varied_plant
 from hardware.sim.line import LaggingLine
 from hardware.sim.patient import beat_waveform
@@ -398,6 +399,19 @@ def test_a_lagging_sensing_line_empties_the_cuff_with_sensor_lag(seed: int) -> N
     assert sim.controller.fault is not None and sim.controller.fault.value == "SENSOR_LAG"
     assert safe(sim)
     assert sim.clock.now() - held_t < 10.0
+
+
+def test_an_exercise_behind_a_lag_says_when_it_faulted() -> None:
+    """What bench/lagging_line.py's caught column reads: the exercise runs its protocol out, so
+    its end is not the fault's time; the first tick in FAULT is, and the cuff is empty after it."""
+    inner = default_plant(3, limb="arm", artefact_rate_per_min=0.0)
+    run = exercise_at_true_lop(LaggingLine(inner, 0.1), 3, sets=(15, 15), rest_s=30.0)
+    assert run.fault == "SENSOR_LAG" and run.fault_t is not None
+    assert run.start_t < run.fault_t < run.start_t + 10.0 < run.end_t
+    after = [p for p in run.points if p.t > run.fault_t + 1.0]
+    assert after and all(p.pump_duty == 0.0 and p.valve_open for p in after)
+    healthy = exercise_at_true_lop(default_plant(3, limb="arm"), 3, sets=(1,))
+    assert healthy.fault is None and healthy.fault_t is None
 
 
 @pytest.mark.parametrize(
