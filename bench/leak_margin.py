@@ -2,7 +2,7 @@
 
 Each patient is inflated to 80 % of the true LOP and does 30-15-15-15 with 30 s rests, cuff and
 line intact (the project's plants carry their small standard leak). The recorded hold is played
-through the leak check's two windows (the supervisor's constants): the pump's share of the last
+through the leak check's two windows (the supervisor's own LeakWatch): the pump's share of the last
 7 s and of the last 14 s, counted only where the check counts it, 12 s or more after the valve
 last opened. LEAK needs both at 15 %. Prints, per population, the most of the 7 s share and the
 most of the lesser of the two, with the patient each came from, and every LEAK raised.
@@ -20,8 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from appliance.controller.limits import SafetyLimits  # noqa: E402
-from appliance.controller.supervisor import Supervisor  # noqa: E402
-from appliance.controller.watches import ShareWindow  # noqa: E402
+from appliance.controller.watches import LeakWatch  # noqa: E402
 from appliance.exercise import ExerciseRun, exercise_at_true_lop  # noqa: E402
 from bench.feasibility import seeds  # noqa: E402
 from hardware.sim.cuff import default_plant, varied_plant  # noqa: E402
@@ -30,21 +29,16 @@ from hardware.sim.cuff import default_plant, varied_plant  # noqa: E402
 def leak_shares(run: ExerciseRun) -> tuple[float, float]:
     """The most pump share over 7 s, and the most of the lesser of the 7 s and 14 s shares,
     where the leak check counts them."""
-    alarm_s = SafetyLimits().leak_alarm_s
-    short = ShareWindow(alarm_s)
-    long = ShareWindow(Supervisor.LEAK_SUSTAIN_WINDOWS * alarm_s)
-    last_vent = float("-inf")
+    watch = LeakWatch(SafetyLimits().leak_alarm_s)
     most_short = most_both = 0.0
     for p in run.points:
         if not run.start_t <= p.t <= run.end_t:
             continue
-        short.add(p.t, p.pump_duty > 0)
-        long.add(p.t, p.pump_duty > 0)
-        if p.valve_open:
-            last_vent = p.t
-        if short.full() and p.t - last_vent >= alarm_s + Supervisor.LEAK_SETTLE_S:
-            most_short = max(most_short, short.share())
-            most_both = max(most_both, min(short.share(), long.share()))
+        watch.add(p.t, p.pump_duty > 0, p.valve_open)
+        counted = watch.counted(p.t)
+        if watch.full() and counted is not None:
+            most_short = max(most_short, watch.share())
+            most_both = max(most_both, counted)
     return most_short, most_both
 
 

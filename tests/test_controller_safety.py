@@ -818,25 +818,30 @@ def test_leak_alarm_then_escalation(pump_mL_s: float) -> None:
     assert time_to_fault(sim, "LEAK", 70.0) < 70.0
 
 
+def holding(now: float, duty: float, target: float) -> Observation:
+    """One vent-free holding tick as the supervisor's windowed checks see it."""
+    return Observation(
+        now=now,
+        sample=None,
+        read_error=None,
+        pump_duty=duty,
+        valve_open=False,
+        state=State.HOLDING,
+        target=target,
+        ceiling=target + 35.0,
+        occlusion_s=0.0,
+        occlusion_limit_s=600.0,
+        heartbeat_age_s=0.0,
+    )
+
+
 def leak_findings(pump_on, seconds: float, dt: float = 0.004) -> list[tuple[float, bool]]:
     """The leak check through a vent-free hold whose pump runs when `pump_on(t)`: (t, raised)."""
     sup = Supervisor(SafetyLimits(), TransducerModel())
     out = []
     for i in range(round(seconds / dt)):
         t = i * dt
-        obs = Observation(
-            now=t,
-            sample=None,
-            read_error=None,
-            pump_duty=0.7 if pump_on(t) else 0.0,
-            valve_open=False,
-            state=State.HOLDING,
-            target=195.0,
-            ceiling=230.0,
-            occlusion_s=t,
-            occlusion_limit_s=1200.0,
-            heartbeat_age_s=0.0,
-        )
+        obs = holding(t, 0.7 if pump_on(t) else 0.0, 195.0)
         out.append((t, any(f.code == AlarmCode.LEAK for f in sup._leak(obs))))
     return out
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from appliance.controller.alarms import AlarmCode
 from appliance.controller.limits import SafetyLimits
-from appliance.controller.supervisor import Observation, State, Supervisor
+from appliance.controller.supervisor import State, Supervisor
 from hardware.sim.cuff import default_plant
 from hardware.sim.line import LaggingLine
 from hardware.transducer import TransducerModel
-from tests.test_controller_safety import make, safe
+from tests.test_controller_safety import holding, make, safe
 from tests.test_line_probe import settle
 
 TARGET = 120.0
@@ -24,19 +24,7 @@ DT = 0.004
 def observe(sup: Supervisor, now: float, mmHg: float, duty: float, target: float = TARGET):
     """One holding tick as the supervisor's steadiness check sees it."""
     sup._smooth = mmHg
-    obs = Observation(
-        now=now,
-        sample=None,
-        read_error=None,
-        pump_duty=duty,
-        valve_open=False,
-        state=State.HOLDING,
-        target=target,
-        ceiling=target + 35.0,
-        occlusion_s=0.0,
-        occlusion_limit_s=600.0,
-        heartbeat_age_s=0.0,
-    )
+    obs = holding(now, duty, target)
     return sup._steadiness(obs)
 
 

@@ -7,7 +7,6 @@ for limits, its own 0.1 s smoothing for the high/low window) so a regulator bug 
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,6 +18,7 @@ from appliance.controller.watches import (
     DueRiseWatch,
     FrozenWatch,
     GripWatch,
+    LeakWatch,
     PumpRise,
     RefillLedger,
     ShareWindow,
@@ -100,12 +100,8 @@ class Supervisor:
     # With the BOM's 9 L/min pump, holding still on an intact cuff keeps it at 0 %, a 0.2 mm hole
     # at 6-12 % and a 0.35 mm one (a cracked fitting) at 18-32 %. A stronger pump needs a lower
     # share for the same leak, so this threshold belongs to the pump in the BOM.
+    # It must hold over twice that window too (`LeakWatch`).
     LEAK_PUMP_FRACTION = 0.15
-    LEAK_SETTLE_S = 5.0
-    # And over twice that window: a leak takes its air all the time, so the pump keeps coming
-    # back, where one refill after a rest's sag is a single run. A thigh whose cuff sank 3.6 %
-    # in a rest was refilled in one 1.4 s run, 20 % of 7 s, and raised LEAK (10 % of 14 s).
-    LEAK_SUSTAIN_WINDOWS = 2
     # Pump at full duty and the cuff still more than 5 % under the set point: the pump cannot
     # refill the cuff as fast as the limb relaxes (worn or undersized pump, a cuff too large for
     # it). Over any 30 s of a leg press with the BOM's pump that is at most 5.7 % of the time on
@@ -169,14 +165,12 @@ class Supervisor:
         self._valve_start_p = 0.0
         self._outside_since: float | None = None
         self._outside_sign = 0
-        self._pump_window = ShareWindow(limits.leak_alarm_s)
-        self._pump_window_long = ShareWindow(self.LEAK_SUSTAIN_WINDOWS * limits.leak_alarm_s)
+        self._leak_watch = LeakWatch(limits.leak_alarm_s)
         self._refill_window = ShareWindow(self.REFILL_WINDOW_S)
         self._refill_slow = False
         self._unsteady_window = ShareWindow(self.UNSTEADY_WINDOW_S)
         self._unsteady_since: float | None = None
         self._unsteady_target: float | None = None
-        self._last_vent_t = -math.inf
         self._leak_since: float | None = None
         self._state_since: tuple[State, float] | None = None
         self._range_window = ShareWindow(self.SENSOR_WINDOW_S)
@@ -198,13 +192,11 @@ class Supervisor:
         self._valve_since = None
         self._outside_since = None
         self._leak_since = None
-        self._pump_window.clear()
-        self._pump_window_long.clear()
+        self._leak_watch.clear()
         self._refill_window.clear()
         self._refill_slow = False
         self._unsteady_window.clear()
         self._unsteady_since = None
-        self._last_vent_t = -math.inf
         self._read_errors = 0
         self._range_bad = 0
         self._range_window.clear()
@@ -544,32 +536,24 @@ class Supervisor:
         After a rep the pump puts back what the valve let out at the rep's top; on a thigh that
         can keep it running half the time, and a weak pump is still topping up a few seconds after
         the last rep of a set. Air the valve vented is not leaking, so only a window that starts
-        `LEAK_SETTLE_S` after the last vent counts: a real leak never needs venting, and the
-        rests show it.
+        `LeakWatch.SETTLE_S` after the last vent counts: a real leak never needs venting,
+        and the rests show it.
         """
         lim = self.limits
+        watch = self._leak_watch
         if obs.state != State.HOLDING:
-            self._pump_window.clear()
-            self._pump_window_long.clear()
-            self._last_vent_t = -math.inf
+            watch.clear()
             self._leak_since = None
             return []
-        self._pump_window.add(obs.now, obs.pump_duty > 0)
-        self._pump_window_long.add(obs.now, obs.pump_duty > 0)
-        if obs.valve_open:
-            self._last_vent_t = obs.now
-        if not self._pump_window.full():
+        watch.add(obs.now, obs.pump_duty > 0, obs.valve_open)
+        if not watch.full():
             return []
-        share = self._pump_window.share()
         if self._leak_since is None:
-            settling = obs.now - self._last_vent_t < lim.leak_alarm_s + self.LEAK_SETTLE_S
-            # The long window is not waited for: from the hold's start it holds what the
-            # short one does, so a cuff leaking from the start alarms as soon as before.
-            sustained = min(share, self._pump_window_long.share())
-            if settling or sustained < self.LEAK_PUMP_FRACTION:
+            counted = watch.counted(obs.now)
+            if counted is None or counted < self.LEAK_PUMP_FRACTION:
                 return []
             self._leak_since = obs.now
-        elif share < self.LEAK_PUMP_FRACTION * self.LEAK_CLEAR_FRACTION:
+        elif watch.share() < self.LEAK_PUMP_FRACTION * self.LEAK_CLEAR_FRACTION:
             # Once raised, only a pump that has really gone quiet clears it: not a vent (a
             # leaking cuff's regulator overshoots now and then), not a dip at the threshold.
             self._leak_since = None
