@@ -9,7 +9,10 @@ held to 48 ms; the others to 65 ms) and cut short, the lagging verdicts, the slo
 half-drop, and the least and most drop the one-poll opening was judged to take (a valve takes
 the same off the same cuff each time: a spread is the beat's doing).
 
-    python bench/probe_verdicts.py [--varied 1000-1047] [--project 0-11] [--jobs 2]
+With `--ectopic N[:COUPLING]` every patient has a premature beat every N-th beat (coupled at
+COUPLING of an interval, 0.45 by default), which lands in some watches as an upstroke.
+
+    python bench/probe_verdicts.py [--varied 1000-1047] [--project 0-11] [--ectopic 5] [--jobs 2]
 """
 
 from __future__ import annotations
@@ -28,11 +31,13 @@ from bench.feasibility import seeds  # noqa: E402
 from hardware.sim.cuff import default_plant, varied_plant  # noqa: E402
 
 
-def run_one(job: tuple[str, int]) -> tuple[str, tuple[int, int, int, int], int, bool]:
+def run_one(
+    job: tuple[str, int, dict[str, float]],
+) -> tuple[str, tuple[int, int, int, int], int, bool]:
     """One patient's line of figures, its probes (opened, judged, beat out, cut short), its
     false lagging verdicts, and whether it faulted."""
-    kind, seed = job
-    plant = varied_plant(seed) if kind == "varied" else default_plant(seed)
+    kind, seed, patient = job
+    plant = varied_plant(seed, **patient) if kind == "varied" else default_plant(seed, **patient)
     run = exercise_at_true_lop(plant, seed, rest_s=30.0)
     probes = run.probes
     judged = [r for r in probes if r.verdict != Verdict.UNJUDGED]
@@ -58,16 +63,31 @@ def run_one(job: tuple[str, int]) -> tuple[str, tuple[int, int, int, int], int, 
     return line, counts, len(lagging), run.final_state == "FAULT"
 
 
+def ectopics(spec: str) -> dict[str, float]:
+    """`N[:COUPLING]` as `Patient` fields; nothing for an empty spec."""
+    if not spec:
+        return {}
+    every, _, coupling = spec.partition(":")
+    return {"ectopic_every": int(every), "ectopic_coupling": float(coupling or 0.45)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--varied", default="1000-1047", help="varied_plant seeds, e.g. 1000-1047")
     ap.add_argument("--project", default="", help="default_plant seeds, e.g. 0-11")
+    ap.add_argument("--ectopic", default="", help="a premature beat every N-th, N[:COUPLING]")
     ap.add_argument("--jobs", type=int, default=2)
     args = ap.parse_args()
-    jobs = [("varied", s) for s in seeds(args.varied)] + [
-        ("project", s) for s in seeds(args.project)
+    patient = ectopics(args.ectopic)
+    jobs = [("varied", s, patient) for s in seeds(args.varied)] + [
+        ("project", s, patient) for s in seeds(args.project)
     ]
     print("healthy lines, 30-15-15-15 at 80 % LOP; every probe of each session")
+    if patient:
+        print(
+            f"premature beats: every {patient['ectopic_every']}-th, coupled at "
+            f"{patient['ectopic_coupling']:g} of an interval"
+        )
     print("plant    seed limb   bpm probes judged  out  cut lagging half_ms  drop1 (min  max)  end")
     with ProcessPoolExecutor(args.jobs) as pool:
         outcomes = list(pool.map(run_one, jobs))

@@ -177,6 +177,11 @@ class CuffPlant:
         "_beat_phase",
         "_beat_rate",
         "_beat_volume",
+        "_beats",
+        "_ectopic_start",
+        "_ectopic_s",
+        "_ectopic_volume",
+        "_ectopic_skip",
         "_swelling",
         "_exercise_until",
         "_contractions",
@@ -211,6 +216,11 @@ class CuffPlant:
         self._beat_phase = self._rng.random()
         self._beat_rate = 0.0
         self._beat_volume = 0.0
+        self._beats = 0
+        self._ectopic_start = math.inf
+        self._ectopic_s = 1.0
+        self._ectopic_volume = 0.0
+        self._ectopic_skip = False
         self._new_beat()
         self._swelling = 0.0
         self._exercise_until = -math.inf
@@ -375,6 +385,12 @@ class CuffPlant:
         else:
             self._beat_phase = phase
         displacement += self._beat_volume * _WAVEFORM[int(phase * _WAVEFORM_SAMPLES)]
+        if t >= self._ectopic_start:
+            into = (t - self._ectopic_start) / self._ectopic_s
+            if into < 1.0:
+                displacement += self._ectopic_volume * _WAVEFORM[int(into * _WAVEFORM_SAMPLES)]
+            else:
+                self._ectopic_start = math.inf
 
         if t >= self._artefact_next:
             self._start_artefact()
@@ -419,6 +435,17 @@ class CuffPlant:
         self._beat_volume = (
             patient.arterial_pulse_volume_mL * patient.pulse_envelope(self._p) * max(size, 0.5)
         )
+        self._beats += 1
+        if self._ectopic_skip:  # the beat the premature one took the place of
+            self._ectopic_skip = False
+            self._beat_volume = 0.0
+        elif patient.ectopic_every and self._beats % patient.ectopic_every == 0:
+            # Over this beat's run-off, as a pulse of its own: no draw of the rng, so a patient
+            # without ectopics has the same beats as before.
+            self._ectopic_start = self._t + patient.ectopic_coupling * interval
+            self._ectopic_s = interval
+            self._ectopic_volume = patient.ectopic_size * self._beat_volume
+            self._ectopic_skip = True
 
     def _next_artefact_time(self) -> float:
         if self._artefact_rate <= 0.0:
@@ -498,13 +525,15 @@ def cylinder_varied_plant(seed: int = 0) -> CuffPlant:
     return CuffPlant(params, patient, seed=seed)
 
 
-def varied_plant(seed: int = 0) -> CuffPlant:
+def varied_plant(seed: int = 0, **patient_overrides: Any) -> CuffPlant:
     """A random patient and a cuff, pump, valve, leak and limb drawn over a wide range.
 
     For robustness tests and benches: a controller tuned on `default_plant` must still hold here.
+    `patient_overrides` may name `Patient` fields that take no part in the draw (the ectopics).
     """
     rng = random.Random(f"varied-plant:{seed}")
     patient = random_patient(rng, max_lop_mmHg=_DEFAULT_MAX_LOP_mmHg)
+    patient = replace(patient, **patient_overrides)
     base = PlantParams.for_cuff(patient.limb, patient.cuff_width_cm)
 
     def spread(value: float, lo: float, hi: float) -> float:

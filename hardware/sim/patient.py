@@ -89,6 +89,14 @@ class Patient:
     lop_scale: float = 1.0
     lop_mmHg: float | None = None
     pulse_volume_mL: float | None = None
+    # Premature beats (ventricular ectopics, common in older patients): every
+    # `ectopic_every`-th beat (0: none) a weak extra pulse (`ectopic_size` of a normal one) comes
+    # `ectopic_coupling` of an interval after its beat starts, and the next beat is skipped (the
+    # full compensatory pause). A still cuff then shows an upstroke where a watch of the
+    # sensing line expects the last beat's run-off.
+    ectopic_every: int = 0
+    ectopic_coupling: float = 0.45
+    ectopic_size: float = 0.6
 
     def __post_init__(self) -> None:
         if self.limb not in LIMBS:
@@ -103,6 +111,10 @@ class Patient:
         _check_range("respiratory_rate_per_min", self.respiratory_rate_per_min, 4.0, 40.0)
         _check_range("residual_fraction", self.residual_fraction, 0.0, 0.5)
         _check_range("lop_scale", self.lop_scale, 0.5, 2.0)
+        if self.ectopic_every:
+            _check_range("ectopic_every", self.ectopic_every, 2, 100)
+        _check_range("ectopic_coupling", self.ectopic_coupling, 0.2, 0.9)
+        _check_range("ectopic_size", self.ectopic_size, 0.0, 1.5)
         if self.lop_mmHg is not None:
             _check_range("lop_mmHg", self.lop_mmHg, 50.0, 600.0)
         if self.pulse_volume_mL is not None:
