@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -186,6 +187,79 @@ def test_an_earlier_beat_followed_by_an_upstroke_is_not_taken_out() -> None:
     (result,) = probe.results
     assert result.t > 3.2 and not result.beat_out
     assert probe.valve_rate is None  # a beat left in teaches no valve rate
+
+
+def premature_beats(t: float, rr: float, every: int, coupling: float) -> float:
+    """Beats of height 1 every `rr`; every `every`-th one a premature one of 0.6 comes
+    `coupling` of an interval in and the next is skipped (hardware/sim/cuff.py's ectopics)."""
+    n, into = divmod(t / rr, 1.0)
+    n = int(n)
+    wave = len(WAVEFORM) - 1
+    beat = 0.0 if n % every == 1 else WAVEFORM[min(wave, int(into * len(WAVEFORM)))]
+    since = into - coupling if n % every == 0 else into + 1 - coupling if n % every == 1 else -1
+    if 0.0 <= since < 1.0:
+        beat += 0.6 * WAVEFORM[min(wave, int(since * len(WAVEFORM)))]
+    return beat
+
+
+@pytest.mark.parametrize(
+    ("bpm", "every", "coupling", "dump_per_s"),
+    [(75.0, 3, 0.3, 2.0), (75.0, 3, 0.3, 6.0), (100.0, 3, 0.3, 6.0), (130.0, 5, 0.45, 6.0)],
+)
+def test_premature_beats_are_not_read_as_a_lagging_line(
+    bpm: float, every: int, coupling: float, dump_per_s: float
+) -> None:
+    """A normal beat matched where a premature one followed it: its continuation falls, then
+    rises with that beat, and taken out of a watch this premature beat did not follow, that
+    upstroke read as a late fall (half-drops of 96-195 ms, two in a row: a healthy line
+    emptied). A match rising from its lowest is left in, and a watch the reading rises in
+    (the premature beat's upstroke) is not judged lagging."""
+    probe, beat_mmHg = LineProbe(), 4.5
+    base = TARGET - 0.7 * beat_mmHg
+    valve = 0.0
+    for i in range(int(60 / DT)):
+        t = i * DT
+        reading = base + beat_mmHg * premature_beats(t, 60.0 / bpm, every, coupling)
+        act = probe.step(t, reading, TARGET, STILL)
+        valve += ((1.0 if act.valve_open else 0.0) - valve) * DT / 0.01
+        base -= dump_per_s * valve * base * DT
+        if not probe.probing:
+            base = TARGET - 0.7 * beat_mmHg  # the regulator puts back what a probe took
+    judged = [r for r in probe.results if r.verdict != Verdict.UNJUDGED]
+    assert all(r.verdict == Verdict.HEALTHY for r in judged)
+    assert probe.verdict == Verdict.HEALTHY
+    assert len(judged) >= 2
+
+
+@pytest.mark.parametrize("upstroke_mmHg", [0.0, 2.5])
+def test_a_watch_the_reading_rises_in_is_not_judged_lagging(upstroke_mmHg: float) -> None:
+    """A slow valve's small drop, then a run-off falling 4 mmHg through the watch: a slow
+    half-drop either way. Where the reading first rose (a premature beat's upstroke just after
+    the shut), that fall was the beat's, not a line catching up: not judged."""
+    cuff, probe = Cuff(lag_s=0.002, dump_per_s=0.4), LineProbe()
+    for i in range(int(5 / DT)):
+        t = i * DT
+        since = -1.0 if probe._opened_t is None else t - probe._opened_t - probe._open_s
+        beat = upstroke_mmHg * min(1.0, max(0.0, since / 0.04)) - 4.0 * max(0.0, since) / 0.2
+        act = probe.step(t, cuff.seen + beat, TARGET, STILL)
+        cuff.step(act)
+        if probe.results:
+            break
+    (result,) = probe.results
+    assert result.half_s is not None and result.half_s > 0.065
+    assert result.verdict == (Verdict.UNJUDGED if upstroke_mmHg else Verdict.LAGGING)
+
+
+def test_a_matched_beats_upstroke_after_its_fall_counts_as_another_beat() -> None:
+    """The continuation of a normal beat a premature one followed: it falls 2.6 mmHg, then
+    rises 1.2 while still under where it started. That rise is a beat's, as one over the
+    origin is, so the match is not taken out of the watch."""
+    grid = np.arange(0.0, 1.0, 0.004)
+    series = np.where(grid < 0.5, 0.0, -2.6 * np.minimum(1.0, (grid - 0.5) / 0.15))
+    series = series + np.where(grid > 0.67, 1.2 * np.minimum(1.0, (grid - 0.67) / 0.04), 0.0)
+    beat = line_probe._Beat(0.0, grid, series, 0.5)
+    assert beat.rise(0.5, 0.21) == pytest.approx(1.2, abs=0.1)
+    assert beat.rise(0.5, 0.16) == pytest.approx(0.0, abs=0.05)  # before the upstroke
 
 
 def test_a_drop_too_small_to_judge_doubles_the_next_opening() -> None:

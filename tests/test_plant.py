@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -72,11 +73,13 @@ def pulsation_at(patient: Patient, mmHg: float, seconds: float = 5.0) -> float:
     return peak_to_peak(run(plant, seconds), 1.5 * 60.0 / patient.heart_rate_bpm)
 
 
-def upstroke_times(samples: list[float], refractory_s: float = 0.2) -> list[float]:
+def upstroke_times(
+    samples: list[float], refractory_s: float = 0.2, share: float = 0.5
+) -> list[float]:
     """Times where the pressure rises fastest in each beat (the systolic upstroke)."""
     lag = 10
     slope = [samples[i] - samples[i - lag] for i in range(lag, len(samples))]
-    threshold = 0.5 * max(slope)
+    threshold = share * max(slope)
     times: list[float] = []
     for i in range(1, len(slope)):
         if slope[i] >= threshold > slope[i - 1]:
@@ -226,6 +229,36 @@ def test_pulsation_rate_matches_heart_rate_with_some_variability() -> None:
         assert measured == pytest.approx(bpm, rel=0.04)
         spread = statistics.stdev(intervals) / statistics.fmean(intervals)
         assert 0.005 < spread < 0.08
+
+
+def test_premature_beats_come_early_and_weak_then_a_beat_is_skipped() -> None:
+    """Every fourth beat a premature one 0.45 of an interval in, at 0.6 of a beat's size, and
+    the full compensatory pause after it; the normal beats are the ones a patient without
+    ectopics has (no draw of the plant's randomness)."""
+    normal = Patient(limb="arm", heart_rate_bpm=60.0, hrv_fraction=0.0)
+    ectopic = replace(normal, ectopic_every=4)
+    plain, plant = quiet_plant(normal), quiet_plant(ectopic)
+    hold_at(plain, normal.cuff_map_mmHg)
+    hold_at(plant, normal.cuff_map_mmHg)
+    before, samples = run(plain, 12.0), run(plant, 12.0)
+    beats = upstroke_times(samples, share=0.25)
+    intervals = [round(b - a, 2) for a, b in zip(beats, beats[1:], strict=False)]
+    short = [i for i, gap in enumerate(intervals) if gap < 0.7]
+    assert len(short) >= 2 and all(0.4 <= intervals[i] <= 0.5 for i in short)
+    assert all(1.5 <= intervals[i + 1] <= 1.6 for i in short if i + 1 < len(intervals))
+    assert all(
+        0.95 <= gap <= 1.05 for i, gap in enumerate(intervals) if gap >= 0.7 and i - 1 not in short
+    )
+    rise = [
+        max(samples[round(b / DT) : round(b / DT) + 150]) - samples[round(b / DT) - 30]
+        for b in beats
+    ]
+    premature = [rise[i + 1] for i in short]
+    assert max(premature) < 0.8 * min(r for i, r in enumerate(rise) if i - 1 not in short)
+    first = round(beats[short[0]] / DT) - 60  # just before the first premature upstroke
+    assert samples[:first] == before[:first]
+    with pytest.raises(ValueError, match="ectopic_every"):
+        Patient(ectopic_every=1)
 
 
 # --- the limb ------------------------------------------------------------------------------------

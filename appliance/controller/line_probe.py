@@ -133,6 +133,11 @@ class LineProbeTuning:
     # A whole drop more than this many times the last judged one at the same opening was not
     # the valve's alone (the limb moved, a rep's swell went out): not judged.
     max_drop_growth: float = 2.0
+    # After the shut, a healthy reading settles and a lagging one goes on falling: neither
+    # rises. One that rises more than `beat_min_mmHg` (and this share of the whole drop: the
+    # air a fast dump cooled warms again) met the next beat's upstroke (a premature beat):
+    # the fall after it is that beat's run-off, and a slow half-drop there is not judged.
+    upstroke_share: float = 0.25
     # Lagging judgements in a row before the verdict: a rep's relaxation or a beat falling in
     # the watch can make one probe of a healthy line slow; a pinched line is slow every time.
     confirm: int = 2
@@ -344,6 +349,15 @@ class LineProbe:
             return None  # another beat close behind the matched one: not this beat's run-off
         return beat
 
+    def _upstroke(self, shut_t: float) -> float:
+        """The most the reading as read rose, after the valve shut, over its lowest since."""
+        lowest, rise = math.inf, 0.0
+        for t, m in _means(self._raw_watch, 2 * self.tuning.smooth_s):
+            if t >= shut_t:
+                lowest = min(lowest, m)
+                rise = max(rise, m - lowest)
+        return rise
+
     @property
     def _beat_left_in(self) -> bool:
         """This watch was timed on a beat, but no earlier beat was found to take out of it."""
@@ -491,6 +505,10 @@ class LineProbe:
         half_s = None if half_t is None else half_t - opened
         within = tn.beat_left_half_within_s if self._beat_left_in else tn.half_within_s
         lagging = half_s is None or half_s > within
+        if lagging and self._upstroke(shut_t) > max(tn.beat_min_mmHg, tn.upstroke_share * drop):
+            # A beat came within the watch (a premature one, a fast heart): its upstroke, not
+            # the valve, set where the reading was at the end. Not judged.
+            return ProbeResult(now, self._open_s, drop, half_s, Verdict.UNJUDGED, out)
         verdict = Verdict.LAGGING if lagging else Verdict.HEALTHY
         return ProbeResult(now, self._open_s, drop, half_s, verdict, out)
 
@@ -516,9 +534,12 @@ class _Beat:
         return self._at(t) - self._origin
 
     def rise(self, now: float, watch_s: float) -> float:
-        """The most the earlier beat rose over its origin in the `watch_s` after `now`."""
+        """The most the earlier beat rose in the `watch_s` after `now` over the lowest it had
+        been since its origin: an upstroke after a fall is another beat as much as one over
+        the origin (a normal beat matched where a premature one followed it)."""
         start, end = np.searchsorted(self._grid, (now - self.shift_s, now - self.shift_s + watch_s))
-        return float(self._series[start:end].max(initial=self._origin) - self._origin)
+        course = np.concatenate(([self._origin], self._series[start:end]))
+        return float((course - np.minimum.accumulate(course)).max())
 
     def _at(self, t: float) -> float:
         """The earlier beat's reading at the same point of its beat as `t` in this one."""
