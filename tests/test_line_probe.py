@@ -132,9 +132,45 @@ class BeatingCuff(Cuff):
         goal = 1.0 if act.valve_open else 0.0
         self.valve += (goal - self.valve) * DT / self.valve_s
         self.base -= self.dump_per_s * self.valve * self.base * DT
-        phase = (self.t / self.period_s) % 1.0
-        self.p = self.base + self.beat_mmHg * WAVEFORM[int(phase * len(WAVEFORM))]
+        self.p = self.base + self.beat_mmHg * self.pulse()
         self.seen += (self.p - self.seen) * -math.expm1(-DT / self.lag_s)
+
+    def pulse(self) -> float:
+        """The beat's share of its height now."""
+        phase = (self.t / self.period_s) % 1.0
+        return WAVEFORM[int(phase * len(WAVEFORM))]
+
+
+class PrematureBeatingCuff(BeatingCuff):
+    """Every `every`-th beat a premature one of 0.6 comes `coupling` of an interval in and the
+    next is skipped (hardware/sim/cuff.py's ectopics)."""
+
+    def __init__(self, beat_mmHg: float, bpm: float, every: int, coupling: float, **kw) -> None:
+        super().__init__(beat_mmHg, bpm, **kw)
+        self.every, self.coupling = every, coupling
+
+    def pulse(self) -> float:
+        n, into = divmod(self.t / self.period_s, 1.0)
+        n, every, wave = int(n), self.every, len(WAVEFORM) - 1
+        beat = 0.0 if n % every == 1 else WAVEFORM[min(wave, int(into * len(WAVEFORM)))]
+        since = into - self.coupling if n % every == 0 else into + 1 - self.coupling
+        if n % every in (0, 1) and 0.0 <= since < 1.0:
+            beat += 0.6 * WAVEFORM[min(wave, int(since * len(WAVEFORM)))]
+        return beat
+
+
+def probe_a_beating_cuff(cuff: BeatingCuff, seconds: float = 60.0) -> tuple[LineProbe, set]:
+    """Let the probe run on `cuff` (the regulator puts back what each probe took); the probe
+    and every verdict it held on the way."""
+    probe = LineProbe()
+    verdicts = set()
+    for i in range(int(seconds / DT)):
+        act = probe.step(i * DT, cuff.seen, TARGET, STILL)
+        cuff.step(act)
+        verdicts.add(probe.verdict)
+        if not probe.probing:
+            cuff.base = cuff.level
+    return probe, verdicts
 
 
 WAVEFORM = beat_waveform(1000)
@@ -148,14 +184,7 @@ def test_a_strong_beats_run_off_is_not_read_as_a_lagging_line(bpm: float) -> Non
     healthy, and a probe that could not take a beat out (the first: too little still cuff
     behind it to find one) neither confirms a suspicion nor teaches the valve's rate."""
     cuff = BeatingCuff(4.5, bpm, lag_s=0.002, dump_per_s=0.4)
-    probe = LineProbe()
-    verdicts = set()
-    for i in range(int(60 / DT)):
-        act = probe.step(i * DT, cuff.seen, TARGET, STILL)
-        cuff.step(act)
-        verdicts.add(probe.verdict)
-        if not probe.probing:
-            cuff.base = cuff.level  # the regulator puts back what a probe took
+    probe, verdicts = probe_a_beating_cuff(cuff)
     assert Verdict.LAGGING not in verdicts
     assert probe.verdict == Verdict.HEALTHY
     beat_out = [r for r in probe.results if r.beat_out and r.verdict != Verdict.UNJUDGED]
@@ -189,19 +218,6 @@ def test_an_earlier_beat_followed_by_an_upstroke_is_not_taken_out() -> None:
     assert probe.valve_rate is None  # a beat left in teaches no valve rate
 
 
-def premature_beats(t: float, rr: float, every: int, coupling: float) -> float:
-    """Beats of height 1 every `rr`; every `every`-th one a premature one of 0.6 comes
-    `coupling` of an interval in and the next is skipped (hardware/sim/cuff.py's ectopics)."""
-    n, into = divmod(t / rr, 1.0)
-    n = int(n)
-    wave = len(WAVEFORM) - 1
-    beat = 0.0 if n % every == 1 else WAVEFORM[min(wave, int(into * len(WAVEFORM)))]
-    since = into - coupling if n % every == 0 else into + 1 - coupling if n % every == 1 else -1
-    if 0.0 <= since < 1.0:
-        beat += 0.6 * WAVEFORM[min(wave, int(since * len(WAVEFORM)))]
-    return beat
-
-
 @pytest.mark.parametrize(
     ("bpm", "every", "coupling", "dump_per_s"),
     [(75.0, 3, 0.3, 2.0), (75.0, 3, 0.3, 6.0), (100.0, 3, 0.3, 6.0), (130.0, 5, 0.45, 6.0)],
@@ -214,17 +230,9 @@ def test_premature_beats_are_not_read_as_a_lagging_line(
     upstroke read as a late fall (half-drops of 96-195 ms, two in a row: a healthy line
     emptied). A match rising from its lowest is left in, and a watch the reading rises in
     (the premature beat's upstroke) is not judged lagging."""
-    probe, beat_mmHg = LineProbe(), 4.5
-    base = TARGET - 0.7 * beat_mmHg
-    valve = 0.0
-    for i in range(int(60 / DT)):
-        t = i * DT
-        reading = base + beat_mmHg * premature_beats(t, 60.0 / bpm, every, coupling)
-        act = probe.step(t, reading, TARGET, STILL)
-        valve += ((1.0 if act.valve_open else 0.0) - valve) * DT / 0.01
-        base -= dump_per_s * valve * base * DT
-        if not probe.probing:
-            base = TARGET - 0.7 * beat_mmHg  # the regulator puts back what a probe took
+    cuff = PrematureBeatingCuff(4.5, bpm, every, coupling, lag_s=0.002, dump_per_s=dump_per_s)
+    probe, verdicts = probe_a_beating_cuff(cuff)
+    assert Verdict.LAGGING not in verdicts
     judged = [r for r in probe.results if r.verdict != Verdict.UNJUDGED]
     assert all(r.verdict == Verdict.HEALTHY for r in judged)
     assert probe.verdict == Verdict.HEALTHY

@@ -351,12 +351,8 @@ class LineProbe:
 
     def _upstroke(self, shut_t: float) -> float:
         """The most the reading as read rose, after the valve shut, over its lowest since."""
-        lowest, rise = math.inf, 0.0
-        for t, m in _means(self._raw_watch, 2 * self.tuning.smooth_s):
-            if t >= shut_t:
-                lowest = min(lowest, m)
-                rise = max(rise, m - lowest)
-        return rise
+        means = _means(self._raw_watch, 2 * self.tuning.smooth_s)
+        return _rise_over_lowest(np.fromiter((m for t, m in means if t >= shut_t), float))
 
     @property
     def _beat_left_in(self) -> bool:
@@ -518,6 +514,14 @@ _MEAN_S = 0.01  # the beat's peak is found on running means over this long
 _GRID_S = 0.004  # earlier beats are matched on the means resampled this often
 
 
+def _rise_over_lowest(course: np.ndarray) -> float:
+    """The most `course` rose over the lowest it had been before: a beat's upstroke, even one
+    that starts from a fall and stays under where the course began."""
+    if course.size == 0:
+        return 0.0
+    return float((course - np.minimum.accumulate(course)).max())
+
+
 class _Beat:
     """The readings one or more beats back, shifted forward by `shift_s` onto this beat."""
 
@@ -538,8 +542,7 @@ class _Beat:
         been since its origin: an upstroke after a fall is another beat as much as one over
         the origin (a normal beat matched where a premature one followed it)."""
         start, end = np.searchsorted(self._grid, (now - self.shift_s, now - self.shift_s + watch_s))
-        course = np.concatenate(([self._origin], self._series[start:end]))
-        return float((course - np.minimum.accumulate(course)).max())
+        return _rise_over_lowest(np.concatenate(([self._origin], self._series[start:end])))
 
     def _at(self, t: float) -> float:
         """The earlier beat's reading at the same point of its beat as `t` in this one."""
