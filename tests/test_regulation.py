@@ -271,3 +271,28 @@ def test_a_bench_patient_the_controller_refuses_is_an_error_not_a_run() -> None:
     with an unconfigured session and failed later on the target instead."""
     with pytest.raises(ValueError, match="lop_mmHg"):
         exercise_at_true_lop(default_plant(0, lop_mmHg=350.0), 0, sets=(1,))
+
+
+@pytest.mark.parametrize("rise_mmHg_per_s", [2.0, 60.0])
+def test_the_regulator_says_when_it_last_vented_a_rep(rise_mmHg_per_s: float) -> None:
+    """The line probe waits after a rep's vent, for the rep's still top hides a relaxation to
+    come. A rep (a fast rise through the clip) is dated by its vent; a slow creep over the
+    band is vented as well, but is no rep."""
+    from appliance.controller.filters import PressureFilter
+
+    regulator, f, target = PredictiveBandRegulator(), PressureFilter(), 120.0
+    p, dt, openings, was_open = target, 0.004, [], False
+    for i in range(int(4.0 / dt)):
+        t = dt * i
+        f.update(t, p)
+        vent = regulator.hold(t, f, target).valve_open
+        if vent and not was_open:
+            openings.append(t)
+        was_open = vent
+        p += (rise_mmHg_per_s if t < 0.5 or rise_mmHg_per_s < 10 else 0.0) * dt
+        p -= 5.0 * p * dt * vent  # a valve dumping 5 times the pressure a second
+    assert openings  # both were vented
+    if rise_mmHg_per_s > 0.08 * target:  # faster than the regulator's rep slope
+        assert regulator.last_rep_vent_t in openings  # one of the rep's pulses
+    else:
+        assert regulator.last_rep_vent_t == -math.inf

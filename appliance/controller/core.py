@@ -570,7 +570,9 @@ class Controller:
             if self.line_probe is None:
                 return wanted
             raw = None if sample is None else sample.mmHg
-            act = self.line_probe.step(now, raw, self.target, wanted)
+            act = self.line_probe.step(
+                now, raw, self.target, wanted, self.regulator.last_rep_vent_t
+            )
             if self.line_probe.verdict != Verdict.LAGGING:
                 return act
             self._enter_fault(AlarmCode.SENSOR_LAG)

@@ -8,8 +8,8 @@ milliseconds and has no inertia, so on a healthy line the reading falls while th
 and stops when it shuts; behind a lag, it hardly moves while the valve is open and goes on
 falling after it shut.
 
-So, holding a still cuff (nothing actuated for `quiet_s`, the reading near the set point, just
-after a heartbeat's peak), the probe opens the valve for a loop poll or two and keeps both
+So, holding a still cuff (nothing actuated for `quiet_s` and no rep vented for `after_rep_s`,
+the reading near the set point, just after a heartbeat's peak), the probe opens the valve for a loop poll or two and keeps both
 actuators still while it watches. It measures how long after the opening the reading took to
 fall by half of what it has fallen 0.2 s after the shut, and calls the line lagging when that
 is later than any healthy valve's own response allows, twice in a row (a second probe follows
@@ -52,6 +52,13 @@ class Verdict(StrEnum):
 @dataclass(frozen=True)
 class LineProbeTuning:
     quiet_s: float = 0.4  # nothing actuated this long (a pump's coast is over) before a probe
+    # ...and no rep vented this long: a rep's top, clipped, can sit as still as a rest, a beat's
+    # peak on it, and its relaxation came 0.4-0.5 s after the vent and fell 7-10 mmHg through
+    # the watch (twice in a row on two varied thighs with premature beats: emptied). By 0.6 s
+    # the relaxation is under way, with no beat's peak to open on, or over. Waiting 1 s, or
+    # for the reading to dip under the set point, found fewer lagging arms in a set (8 and 1
+    # of 12, against 11): behind a lag the moments just after a rep are the ones to probe.
+    after_rep_s: float = 0.6
     first_after_s: float = 0.5  # holding this long before the first probe of an inflation
     every_s: float = 30.0  # a line pinched later is found at the next still moment after this
     retry_s: float = 1.0  # after a probe too small to judge, or cut short
@@ -235,8 +242,17 @@ class LineProbe:
         the shut of a probe that handed a limb's fall back, mmHg per s of opening."""
         return self._valve_rate
 
-    def step(self, now: float, raw: float | None, target: float, wanted: Actuation) -> Actuation:
-        """This tick's actuation while holding: the regulator's `wanted`, or the probe's own."""
+    def step(
+        self,
+        now: float,
+        raw: float | None,
+        target: float,
+        wanted: Actuation,
+        rep_vent_t: float = -math.inf,
+    ) -> Actuation:
+        """This tick's actuation while holding: the regulator's `wanted`, or the probe's own.
+
+        `rep_vent_t` is when the regulator last vented a rep."""
         tn = self.tuning
         if self._due_t is None:
             self._due_t = now + tn.first_after_s
@@ -256,7 +272,11 @@ class LineProbe:
             return wanted
         if self._still_since is None:
             self._still_since = now
-        if now >= self._due_t and self._may_open(now, target):
+        if (
+            now >= self._due_t
+            and now - rep_vent_t >= tn.after_rep_s
+            and self._may_open(now, target)
+        ):
             beat = self._earlier_beat(now) if self._beating else None
             self._opened_t = now
             self._before = statistics.fmean(

@@ -242,6 +242,11 @@ class PredictiveBandRegulator:
         """A dump rate the valve can have: one odd pulse must not size the next ten times off."""
         return min(self.tuning.max_vent_rate_per_s, max(0.05, rate))
 
+    @property
+    def last_rep_vent_t(self) -> float:
+        """When a rep was last vented: its top may look still, but its relaxation is to come."""
+        return self._episode_t
+
     def _in_rep(self, now: float) -> bool:
         """A rep's vent came within `spike_episode_s`: this is still that rep."""
         return now - self._episode_t <= self.tuning.spike_episode_s
@@ -490,6 +495,11 @@ class OnOffRegulator:
     def reset(self) -> None:
         self._pumping = False
         self._venting = False
+
+    @property
+    def last_rep_vent_t(self) -> float:
+        """Never: a plain on/off knows no reps."""
+        return -math.inf
 
     def inflate(self, now: float, f: PressureFilter, target: float) -> Actuation:
         return Actuation(1.0 if (f.raw or 0.0) < target else 0.0, False)
