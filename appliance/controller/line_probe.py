@@ -9,8 +9,8 @@ and stops when it shuts; behind a lag, it hardly moves while the valve is open a
 falling after it shut.
 
 So, holding a still cuff (nothing actuated for `quiet_s` and no rep vented for `after_rep_s`,
-the reading near the set point, just after a heartbeat's peak), the probe opens the valve for a loop poll or two and keeps both
-actuators still while it watches. It measures how long after the opening the reading took to
+the reading near the set point, just after a heartbeat's peak), the probe opens the valve for a
+loop poll or two and keeps both actuators still while it watches. It measures how long after the opening the reading took to
 fall by half of what it has fallen 0.2 s after the shut, and calls the line lagging when that
 is later than any healthy valve's own response allows, twice in a row (a second probe follows
 a first slow one within seconds). The heartbeat's run-off goes on under the watch, and on a
