@@ -10,20 +10,20 @@ falling after it shut.
 
 So, holding a still cuff (nothing actuated for `quiet_s` and no rep vented for `after_rep_s`,
 the reading near the set point, just after a heartbeat's peak), the probe opens the valve for a
-loop poll or two and keeps both actuators still while it watches. It measures how long after the opening the reading took to
-fall by half of what it has fallen 0.2 s after the shut, and calls the line lagging when that
-is later than any healthy valve's own response allows, twice in a row (a second probe follows
-a first slow one within seconds). The heartbeat's run-off goes on under the watch, and on a
-strong pulse it outweighs what a one-poll opening takes off; where the cuff has been still long
-enough to find an earlier beat, that beat's same stretch is taken out of the watch. A watch with
-the beat left in is held to a looser limit and teaches nothing about the valve. An opening
-that took too little off to judge is made twice as long next time (where it took plenty off
-before, only after two such), and the widest opening, or one that took plenty off before,
-moving nothing is a blocked line. A cuff that leaves the band while watched (a rep, a knock),
-or falls further than the valve's drop explains (a limb relaxing), is handed straight back to
-the regulator, unjudged; so is one that goes on falling past the band's floor after a drop
-that came at once, which needs no drop judged before. A probe opens only where that drop leaves
-the cuff inside the band.
+loop poll or two and keeps both actuators still while it watches. It measures how long after the
+opening the reading took to fall by half of what it has fallen 0.2 s after the shut, and calls
+the line lagging when that is later than any healthy valve's own response allows, twice in a row
+(a second probe follows a first slow one within seconds). The heartbeat's run-off goes on under
+the watch, and on a strong pulse it outweighs what a one-poll opening takes off; where the cuff
+has been still long enough to find an earlier beat, that beat's same stretch is taken out of the
+watch. A watch with the beat left in is held to a looser limit and teaches nothing about the
+valve. An opening that took too little off to judge is made twice as long next time (where it
+took plenty off before, only after two such), and the widest opening, or one that took plenty
+off before, moving nothing is a blocked line. A cuff that leaves the band while watched (a rep,
+a knock), or falls further than the valve's drop explains (a limb relaxing), is handed straight
+back to the regulator, unjudged; so is one that goes on falling past the band's floor after a
+drop that came at once, which needs no drop judged before. A probe opens only where that drop
+leaves the cuff inside the band.
 """
 
 from __future__ import annotations
@@ -272,11 +272,7 @@ class LineProbe:
             return wanted
         if self._still_since is None:
             self._still_since = now
-        if (
-            now >= self._due_t
-            and now - rep_vent_t >= tn.after_rep_s
-            and self._may_open(now, target)
-        ):
+        if now >= self._due_t and self._may_open(now, target, rep_vent_t):
             beat = self._earlier_beat(now) if self._beating else None
             self._opened_t = now
             self._before = statistics.fmean(
@@ -293,11 +289,12 @@ class LineProbe:
         since = max(self._still_since, now - self.tuning.quiet_s)
         return [(t, r) for t, r in self._recent if t >= since]
 
-    def _may_open(self, now: float, target: float) -> bool:
-        """Still for `quiet_s`, near the set point, and just past a heartbeat's peak."""
+    def _may_open(self, now: float, target: float, rep_vent_t: float) -> bool:
+        """Still for `quiet_s`, no rep vented for `after_rep_s`, near the set point, and just
+        past a heartbeat's peak."""
         tn = self.tuning
         assert self._still_since is not None
-        if now - self._still_since < tn.quiet_s:
+        if now - self._still_since < tn.quiet_s or now - rep_vent_t < tn.after_rep_s:
             return False
         # Ten still readings at least, counted from the end: this runs on every still tick
         # once due, and copying the last `quiet_s` each time cost up to 0.2 ms a tick.
